@@ -1,0 +1,36 @@
+# Two environments: the client (.venv) never has TensorFlow, the trainer (.venv-trainer) never has
+# kubernetes/kubeflow-katib (their protobuf pins conflict).
+PYTHON ?= python3
+VENV := .venv
+TVENV := .venv-trainer
+
+.PHONY: setup test test-client test-trainer lint bench demo kind-e2e clean
+
+setup: $(VENV)/.installed $(TVENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[client,local,dev]'
+	touch $@
+
+$(TVENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(TVENV)
+	$(TVENV)/bin/pip install -q --upgrade pip
+	$(TVENV)/bin/pip install -q -e '.[trainer-cpu]' 'pytest>=8.0' 'pytest-timeout>=2.3' 'hypothesis>=6.100'
+	touch $@
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check katib_hp trainer tests bench
+	$(VENV)/bin/mypy
+
+test-client: $(VENV)/.installed
+	$(VENV)/bin/pytest -q tests/katib_hp
+
+test-trainer: $(TVENV)/.installed
+	$(TVENV)/bin/pytest -q tests/trainer
+
+test: lint test-client test-trainer
+
+clean:
+	rm -rf $(VENV) $(TVENV) build *.egg-info
