@@ -46,7 +46,10 @@ def did_you_mean(word: str, options: Any) -> str:
     import difflib
 
     choices = sorted(str(o) for o in options)
-    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    lowered = word.lower()
+    close = [c for c in choices if c.lower() == lowered] or difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
+    if not close and len(word) >= 3:
+        close = [c for c in choices if c.lower().startswith(lowered) or lowered.startswith(c.lower())][:1]
     if close:
         return f"did you mean '{close[0]}'?"
     return "valid: " + ", ".join(choices)

@@ -12,18 +12,16 @@ same way.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from enum import Enum
+from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, ClassVar
 
-import yaml
-
 from katib_hp.errors import SpaceError, did_you_mean
+from katib_hp.yamlio import dump_json, dump_yaml, load_yaml
 
 Value = bool | int | float | str
 
@@ -31,7 +29,7 @@ TRUE_WORDS = frozenset({"true", "True", "TRUE", "1"})
 FALSE_WORDS = frozenset({"false", "False", "FALSE", "0"})
 
 
-class Sampling(str, Enum):
+class Sampling(StrEnum):
     LINEAR = "linear"
     LOG = "log"
     REVERSE_LOG = "reverse_log"
@@ -110,6 +108,11 @@ class Parameter:
         """Every value the parameter can take, when that set is finite (KerasTuner's ``values``)."""
         raise NotImplementedError
 
+    def size(self) -> int | None:
+        """How many values ``grid()`` has (without building it), or None when continuous."""
+        grid = self.grid()
+        return None if grid is None else len(grid)
+
     def describe(self) -> str:
         """What the parameter accepts, for error messages and ``--help``."""
         raise NotImplementedError
@@ -176,6 +179,9 @@ class _Numerical(Parameter):
             return int((self.max_value - self.min_value) / self.step + 1e-9) + 1
         return int(math.log(self.max_value / self.min_value, self.step) + 1e-8) + 1
 
+    def size(self) -> int | None:
+        return None if self.step is None else self._count()
+
     def _by_index(self, index: int) -> float:
         if self.sampling is Sampling.LINEAR:
             return float(self.min_value + index * self.step)
@@ -184,8 +190,12 @@ class _Numerical(Parameter):
         return float(self.max_value + self.min_value - self.min_value * self.step**index)
 
     def _in_range(self, number: float) -> bool:
-        slack = 1e-9 * max(abs(self.min_value), abs(self.max_value), 1e-300)
-        return self.min_value - slack <= number <= self.max_value + slack
+        if self.min_value <= number <= self.max_value:
+            return True
+        # Text round trips of float bounds ("1e-06" vs 1e-06 * (1 + eps)) must not be refused.
+        return isinstance(self, Float) and any(
+            math.isclose(number, edge, rel_tol=1e-9, abs_tol=0.0) for edge in (self.min_value, self.max_value)
+        )
 
     def describe(self) -> str:
         kind = "an integer" if isinstance(self, Int) else "a number"
@@ -284,7 +294,7 @@ class Choice(Parameter):
         if not values:
             raise self._fail(f"values must be a non-empty list (got {self.values!r})", self.values)
         types = {type(v) for v in values}
-        if len(types - {int, float}) > 0 and len(types) > 1 or not types <= {int, float, str, bool}:
+        if (len(types - {int, float}) > 0 and len(types) > 1) or not types <= {int, float, str, bool}:
             raise self._fail(f"values must all be numbers, all strings or all booleans (got {list(values)!r})")
         if float in types:
             values = tuple(float(v) for v in values)
@@ -314,7 +324,7 @@ class Choice(Parameter):
         for candidate in self.values:
             if type(candidate) is bool or isinstance(value, bool):
                 if value is candidate:
-                    return candidate
+                    return bool(candidate)
             elif isinstance(candidate, float) and isinstance(value, (int, float)):
                 if math.isclose(candidate, value, rel_tol=1e-12, abs_tol=1e-300):
                     return candidate
@@ -467,31 +477,31 @@ class SearchSpace:
         finally:
             self._scope.pop()
 
-    def Int(  # noqa: N802 - KerasTuner's vocabulary
+    def Int(
         self, name: str, min_value: int, max_value: int, step: int | None = None,
         sampling: str = "linear", default: int | None = None, **extra: Any,
     ) -> Value:
         return self.add(Int(name=name, min_value=min_value, max_value=max_value, step=step,
                             sampling=Sampling(sampling), default_value=default, **_extra(extra)))
 
-    def Float(  # noqa: N802
+    def Float(
         self, name: str, min_value: float, max_value: float, step: float | None = None,
         sampling: str = "linear", default: float | None = None, **extra: Any,
     ) -> Value:
         return self.add(Float(name=name, min_value=min_value, max_value=max_value, step=step,
                               sampling=Sampling(sampling), default_value=default, **_extra(extra)))
 
-    def Choice(  # noqa: N802
+    def Choice(
         self, name: str, values: Sequence[Value], ordered: bool | None = None,
         default: Value | None = None, **extra: Any,
     ) -> Value:
         return self.add(Choice(name=name, values=tuple(values), ordered=ordered, default_value=default,
                                **_extra(extra)))
 
-    def Boolean(self, name: str, default: bool = False, **extra: Any) -> Value:  # noqa: N802
+    def Boolean(self, name: str, default: bool = False, **extra: Any) -> Value:
         return self.add(Boolean(name=name, default_value=default, **_extra(extra)))
 
-    def Fixed(self, name: str, value: Value, **extra: Any) -> Value:  # noqa: N802
+    def Fixed(self, name: str, value: Value, **extra: Any) -> Value:
         return self.add(Fixed(name=name, value=value, **_extra(extra)))
 
     # -- reading -------------------------------------------------------------------------------------
@@ -549,10 +559,10 @@ class SearchSpace:
         return {"parameters": [p.to_dict() for p in self]}
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False, default_flow_style=False, width=110)
+        return dump_yaml(self.to_dict())
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
+        return dump_json(self.to_dict())
 
     @classmethod
     def from_dict(cls, data: Any, source: str = "space") -> SearchSpace:
@@ -571,15 +581,8 @@ class SearchSpace:
 
     @classmethod
     def loads(cls, text: str, source: str = "space") -> SearchSpace:
-        """Parse YAML (JSON is a subset of YAML)."""
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{source}:{mark.line + 1}" if mark is not None else source
-            problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-            raise SpaceError(f"invalid YAML: {problem}", path=where) from exc
-        return cls.from_dict(data, source)
+        """Parse YAML or JSON (JSON is a subset of YAML)."""
+        return cls.from_dict(load_yaml(text, source, SpaceError), source)
 
     @classmethod
     def load(cls, path: str | Path) -> SearchSpace:
