@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 $(TVENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(TVENV)
 	$(TVENV)/bin/pip install -q --upgrade pip
-	$(TVENV)/bin/pip install -q -e '.[trainer-cpu]' 'pytest>=8.0' 'pytest-timeout>=2.3' 'hypothesis>=6.100'
+	$(TVENV)/bin/pip install -q -e '.[trainer-cpu]' 'pytest>=8.0' 'pytest-timeout>=2.3' 'pytest-asyncio>=0.23' 'hypothesis>=6.100'
 	touch $@
 
 lint: $(VENV)/.installed
