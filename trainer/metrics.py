@@ -45,6 +45,8 @@ TIMESTAMP_KEY = "timestamp"
 # Keys Keras callbacks put in the epoch logs that are not metrics of the run (the rate is reported as `lr`).
 _NOT_METRICS = frozenset({"learning_rate", LEARNING_RATE, EPOCH, TIMESTAMP_KEY})
 VALIDATION_PREFIX = "val_"
+# Every name the built-in model prints on its metric lines (the linter checks objectives against these).
+BUILTIN_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", LEARNING_RATE, EPOCH)
 
 
 class NonFiniteMetricError(ValueError):
