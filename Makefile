@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 TVENV := .venv-trainer
 
-.PHONY: setup test test-client test-trainer lint bench demo kind-e2e clean
+.PHONY: setup test test-client test-trainer lint demo manifests clean
 
 setup: $(VENV)/.installed $(TVENV)/.installed
 
@@ -38,3 +38,8 @@ clean:
 # The main job on the embedded default: the built-in model on scikit-learn's bundled digits.
 demo: $(TVENV)/.installed
 	$(TVENV)/bin/python -u -m trainer --epochs=5 --summary-file=runs/demo/summary.json
+
+# Regenerate the checked-in Experiments from examples/ (tests fail when they differ).
+manifests: $(VENV)/.installed
+	@for f in examples/*.yaml; do $(VENV)/bin/katib-hp generate -q $$f --output manifests/gpu/$$(basename $$f) || exit 1; done
+	@for f in examples/kind/*.yaml; do $(VENV)/bin/katib-hp generate -q $$f --output manifests/cpu/$$(basename $$f) || exit 1; done

@@ -1,0 +1,69 @@
+"""The operations behind the CLI, as functions that return data (the CLI only prints)."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from katib_hp.errors import ConfigError, KatibHPError
+from katib_hp.problems import Problem
+
+
+def generate_manifests(config_path: str | Path, split: str | None = None) -> tuple[list[dict[str, Any]], list[Problem]]:
+    """Load a tuning config, compile it and return the Experiment manifests with the compiler's notes.
+
+    Our own output is linted too: an error there is a bug in katib-hp, reported as such.
+    """
+    from katib_hp.compile import compile as compile_config
+    from katib_hp.config import load_config
+    from katib_hp.lint import validate
+    from katib_hp.manifest import to_manifest
+
+    config = load_config(config_path)
+    if split is not None:
+        config = dataclasses.replace(config, split=split)
+    manifests: list[dict[str, Any]] = []
+    notes: list[Problem] = []
+    for compiled in compile_config(config):
+        manifest = to_manifest(compiled.experiment)
+        notes.extend(compiled.notes)
+        errors = [p for p in validate(manifest, source=str(config_path)) if p.is_error]
+        if errors:
+            raise KatibHPError(
+                f"the generated Experiment fails our own linter: {errors[0].render()}",
+                hint="this is a katib-hp bug; please report it with the config",
+            )
+        manifests.append(manifest)
+    return manifests, notes
+
+
+def read_documents(path: str | Path) -> list[Any]:
+    from katib_hp.yamlio import load_yaml_all
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read the file: {exc.strerror}", path=str(path)) from exc
+    return load_yaml_all(text, str(path))
+
+
+def is_experiment(document: Any) -> bool:
+    return isinstance(document, dict) and document.get("kind") == "Experiment"
+
+
+def estimate_source(path: str | Path, epoch_seconds: float | None = None) -> list[dict[str, Any]]:
+    """Estimate every Experiment in a manifest file, or the Experiments a tuning config compiles to."""
+    from katib_hp.estimate import estimate
+
+    documents = read_documents(path)
+    manifests = [d for d in documents if is_experiment(d)]
+    if not manifests:
+        manifests, _ = generate_manifests(path)
+    rows = []
+    for manifest in manifests:
+        result = estimate(manifest, epoch_seconds=epoch_seconds)
+        row: dict[str, Any] = {"experiment": manifest.get("metadata", {}).get("name", "")}
+        row.update(dataclasses.asdict(result))
+        rows.append(row)
+    return rows
