@@ -66,10 +66,6 @@ def find_container(pod: PodTemplate, name: str) -> tuple[int, dict[str, Any]] | 
     return None
 
 
-def container_names(pod: PodTemplate) -> list[str]:
-    return [as_str(c.get("name")) for c in as_list(pod.spec.get("containers")) if isinstance(c, dict)]
-
-
 # ------------------------------------------------------------------------------------------- commands
 @dataclass(frozen=True)
 class Token:
@@ -96,8 +92,8 @@ _SENTINEL_RE = re.compile(r"KHPPLACEHOLDER(\d+)X")
 
 
 def invocation(container: dict[str, Any], path: str) -> Invocation:
-    command = [c for c in as_list(container.get("command"))]
-    args = [a for a in as_list(container.get("args"))]
+    command = as_list(container.get("command"))
+    args = as_list(container.get("args"))
     tokens = [Token(t, child(child(path, "command"), i)) for i, t in enumerate(command) if isinstance(t, str)]
     tokens += [Token(t, child(child(path, "args"), i)) for i, t in enumerate(args) if isinstance(t, str)]
     inv = Invocation(tokens, has_command=bool(command))

@@ -95,6 +95,14 @@ def _text(value: Any) -> str:
 _DROP = object()  # the decoder's "no value" (absent, null, or refused)
 
 
+def _zero(node: Node) -> Any:
+    if isinstance(node, Struct):
+        return {}
+    if isinstance(node, Scalar):
+        return "" if node.type == "string" else None
+    return [] if isinstance(node, Seq) else {}
+
+
 class Decoder:
     """Walks a value along a table; reports into ``ctx`` and returns the cleaned value (or ``_DROP``)."""
 
@@ -138,11 +146,10 @@ class Decoder:
                 self._dropped_empty(path, "[]")
             items = []
             for index, item in enumerate(value):
-                if item is None and self.mode == "job":
-                    continue
                 cleaned = self.decode(item, node.item, child(path, index))
-                if cleaned is not _DROP:
-                    items.append(cleaned)
+                # Keep every index (field paths must match the manifest): a refused or null item becomes the
+                # Go zero value; checks skip refused items through ctx.is_bad().
+                items.append(_zero(node.item) if cleaned is _DROP else cleaned)
             return items
         if isinstance(node, Dict):
             if not isinstance(value, dict):

@@ -87,9 +87,7 @@ def check(ctx: Ctx) -> None:
     index, container = found
     inv = invocation(container, child(f"{pod.path}.spec.containers", index))
     if inv.parse_error:
-        ctx.note(inv.script_path, f"the sh -c script cannot be split into words ({inv.parse_error}); trainer "
-                 "checks skipped", rule="T2")
-        return
+        return  # traps (E7) reports the broken script
     call = find_trainer(inv)
     if call is None:
         return
@@ -337,7 +335,8 @@ def _wiring(ctx: Ctx, flags: list[Flag], redirect: Token | None, start: Token) -
             ctx.error(start.path, f"the TensorFlowEvent collector reads event files under {directory}, but the "
                       "trainer is not told to write them",
                       f"add the argument --tensorboard-dir={directory.rstrip('/') or '/'}", rule="T5")
-        elif tensorboard[0] is not None and not _under(tensorboard[0], directory):
+        elif tensorboard[0] is not None and not _under(tensorboard[0], directory) and not _split_of(
+                directory, tensorboard[0]):
             ctx.error(tensorboard[1].path, f"the trainer writes event files to {tensorboard[0]}, outside the "
                       f"collector's directory {directory}", f"use --tensorboard-dir={directory.rstrip('/')}",
                       tensorboard[0], rule="T5")
@@ -350,6 +349,13 @@ def _wiring(ctx: Ctx, flags: list[Flag], redirect: Token | None, start: Token) -
             ctx.error(metrics_file[1].path, f"Katib redirects stdout to {DEFAULT_METRICS_FILE} with the StdOut "
                       "collector; writing the metrics file there too garbles it", "drop --metrics-file (stdout is "
                       "enough), or use the File collector", metrics_file[0], rule="T6")
+
+
+def _split_of(directory: str, tensorboard: str) -> bool:
+    """The collector reads one split (train/ or validation/) of the trainer's event directory."""
+    directory = posixpath.normpath(directory)
+    return posixpath.dirname(directory) == posixpath.normpath(tensorboard) and \
+        posixpath.basename(directory) in (_TRAIN_DIR, _VALIDATION_DIR)
 
 
 def _under(path: str, directory: str) -> bool:
@@ -368,8 +374,11 @@ def _whole(ctx: Ctx, argv: list[Token], start: Token) -> None:
         name = match.group(1)
         reference = refs.get(name, "")
         info = _param_for(ctx, reference)
-        if info is not None:
-            return info.values[0] if info.values else info.min_text or "1"
+        if info is not None and (info.numbers_ok or info.values):
+            return info.values[0] if info.values else info.min_text
+        if info is not None:  # its numbers are already reported (E3)
+            unknown.append(name)
+            return ""
         if name in refs:  # a metadata reference such as ${trialSpec.Name}
             return "trial-name"
         unknown.append(name)  # undeclared: V19j already says so

@@ -60,6 +60,8 @@ HYPEROPT = ("random", "tpe")
 METRIC_NAME = re.compile(r"^[A-Za-z0-9_-]+$")
 SH_SAFE = re.compile(r"^[A-Za-z0-9_@%+=:,./^-]*$")
 GPU_KEYS = re.compile(r"^[a-z0-9.-]+/gpu$")
+# A placeholder the template itself quotes for the shell: --x='${trialParameters.x}' (Katib's NAS examples).
+_QUOTED_PLACEHOLDER = re.compile(r"""(['"])\$\{trialParameters\.[^}]+\}\1""")
 _SETTINGS = "spec.algorithm.algorithmSettings"
 
 
@@ -93,6 +95,8 @@ def _numbers(ctx: Ctx) -> list[ParamInfo]:
     names = Counter(as_str(p.get("name")) for p in as_list(ctx.spec.get("parameters")))
     for index, parameter in enumerate(as_list(ctx.spec.get("parameters"))):
         path = child("spec.parameters", index)
+        if ctx.is_bad(path):
+            continue
         space = as_map(parameter.get("feasibleSpace"))
         info = ParamInfo(
             index=index, name=as_str(parameter.get("name")), type=as_str(parameter.get("parameterType")), path=path,
@@ -105,7 +109,7 @@ def _numbers(ctx: Ctx) -> list[ParamInfo]:
             if not ctx.is_bad(f"{path}.name"):
                 ctx.error(f"{path}.name", "every parameter needs a name", "name it like the trainer flag it feeds",
                           rule="E3")
-        elif names[info.name] > 1 and index != next(i for i, p in enumerate(infos) if p.name == info.name):
+        elif names[info.name] > 1 and info is not next(p for p in infos if p.name == info.name):
             ctx.error(f"{path}.name", f"parameter {info.name} is declared twice", "keep one entry per name",
                       info.name, rule="E3")
         if info.numeric:
@@ -192,13 +196,14 @@ def _early_stopping_settings(ctx: Ctx) -> None:
 
 
 def _report_settings(ctx: Ctx, algorithm: Algorithm, items: list[Any], base: str) -> None:
-    pairs = [(as_str(s.get("name")), as_str(s.get("value"))) for s in items]
+    kept = [i for i in range(len(items)) if not ctx.is_bad(child(base, i))]
+    pairs = [(as_str(items[i].get("name")), as_str(items[i].get("value"))) for i in kept]
     for problem in check_settings(algorithm, pairs):
         if problem.index is None:
             path = base
         else:
             unknown = algorithm.setting(problem.name) is None
-            path = child(child(base, problem.index), "name" if unknown else "value")
+            path = child(child(base, kept[problem.index]), "name" if unknown else "value")
         rule = algorithm.setting(problem.name)
         hint = problem.hint or (f"{problem.name} must be {rule.describe()}" if rule else "")
         severity_word = problem.severity
@@ -458,7 +463,7 @@ def _primary_container(ctx: Ctx) -> None:
 
 # ------------------------------------------------------------------------------------------------- E7
 def _pull_collector(ctx: Ctx) -> None:
-    if ctx.template is None or ctx.trial_template is None or ctx.collector_kind not in PULL_COLLECTORS:
+    if ctx.template is None or ctx.trial_template is None:
         return
     pod = primary_pod(pod_templates(ctx.template, ctx.template_path))
     found = find_container(pod, as_str(ctx.trial_template.get("primaryContainerName"))) if pod else None
@@ -467,6 +472,11 @@ def _pull_collector(ctx: Ctx) -> None:
     index, container = found
     cpath = child(f"{pod.path}.spec.containers", index)
     inv = invocation(container, cpath)
+    if inv.parse_error:
+        ctx.error(inv.script_path, f"the sh -c script is not valid shell ({inv.parse_error})",
+                  "close every quote", inv.script, rule="E7")
+    if ctx.collector_kind not in PULL_COLLECTORS:
+        return
     if not inv.has_command:
         ctx.warning(f"{cpath}.command", f"is not set: with the {ctx.collector_kind} collector Katib wraps the "
                     "command in sh -c and must read ENTRYPOINT/CMD from the image registry, which fails for local "
@@ -479,13 +489,13 @@ def _pull_collector(ctx: Ctx) -> None:
         for name in PLACEHOLDER.findall(token.text):
             quote = _quoting(token.text, name)
             for value in values.get(name, []):
-                if not _value_safe(value, quote, shell=inv.shell):
+                if not _value_safe(value, quote):
                     ctx.error(token.path, f"the value {value!r} of ${{trialParameters.{name}}} is not a plain word: "
                               "Katib joins the command into one sh -c line, where it splits or runs as shell syntax",
                               "use list values without spaces or shell characters", token.text, rule="E7")
         if inv.shell:
             continue
-        bare = PLACEHOLDER.sub("x", token.text)
+        bare = PLACEHOLDER.sub("x", _QUOTED_PLACEHOLDER.sub("x", token.text))
         if not SH_SAFE.match(bare):
             ctx.warning(token.path, "is not a plain word: Katib joins command and args with spaces into one "
                         "sh -c line, so the shell re-reads it (spaces split it, quotes disappear, $ ; | > act)",
@@ -512,7 +522,7 @@ def _quoting(token: str, name: str) -> str:
     return ""
 
 
-def _value_safe(value: str, quote: str, *, shell: bool) -> bool:
+def _value_safe(value: str, quote: str) -> bool:
     if quote == "'":
         return "'" not in value
     if quote == '"':
@@ -593,6 +603,8 @@ def _metrics(ctx: Ctx) -> None:
     defaulted = []
     for index, strategy in enumerate(as_list(objective.get("metricStrategies"))):
         path = child("spec.objective.metricStrategies", index)
+        if ctx.is_bad(path):
+            continue
         value = as_str(strategy.get("value"))
         name = as_str(strategy.get("name"))
         if value not in ("min", "max", "latest"):

@@ -60,6 +60,8 @@ MAX_NAME_LENGTH = 40
 INJECTION_LABEL = "katib.kubeflow.org/metrics-collector-injection"
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
 _FILTER_GROUPS = re.compile(r".*\(.*\).*\(.*\).*")
+# Python's re accepts these, Go's RE2 (which Katib compiles filters with) does not.
+_NOT_RE2 = re.compile(r"\(\?(=|!|<=|<!|>|P=)|\\[1-9]")
 
 
 def check(ctx: Ctx) -> None:
@@ -231,8 +233,10 @@ def _resume_policy(ctx: Ctx) -> None:
                   rule="V18")
     elif policy == "FromVolume":
         ctx.note("spec.resumePolicy",
-                 "FromVolume gives the suggestion a PersistentVolumeClaim; creation is refused while a PV named "
-                 "<experiment>-<algorithm>-<namespace> still exists (not checked here)", rule="V24")
+                 "FromVolume keeps the suggestion's state on a PersistentVolumeClaim <experiment>-<algorithm>: the "
+                 "cluster must provision it (Katib's own tests use ReadWriteMany storage, which kind lacks), and "
+                 "creation is refused while a PV <experiment>-<algorithm>-<namespace> still exists (not checked "
+                 "here)", rule="V24")
 
 
 # ------------------------------------------------------------------------------------------------- V19
@@ -324,7 +328,7 @@ def _trial_parameters(ctx: Ctx, template: dict[str, Any]) -> None:
     text = "\n".join(s for _, s in strings_in(ctx.template, ""))
     for index, item in enumerate(as_list(template.get("trialParameters"))):
         path = child(base, index)
-        if not isinstance(item, dict):
+        if not isinstance(item, dict) or ctx.is_bad(path):
             continue
         name, reference = as_str(item.get("name")), as_str(item.get("reference"))
         if not name or not reference or "{" in name or "}" in name:
@@ -390,6 +394,8 @@ def _parameters(ctx: Ctx) -> None:
                   "remove nasConfig (or parameters, for enas/darts)", rule="V21")
     for index, parameter in enumerate(parameters):
         path = child("spec.parameters", index)
+        if ctx.is_bad(path):
+            continue
         kind = as_str(parameter.get("parameterType"))
         space = as_map(parameter.get("feasibleSpace"))
         if kind not in (*PARAMETER_TYPES, "unknown") and not ctx.is_bad(f"{path}.parameterType"):
@@ -485,11 +491,17 @@ def _metrics_collector(ctx: Ctx) -> None:
         ctx.error(kind_path, f"invalid metrics collector kind: {kind or '<empty>'}", hint, kind or None, rule="V23g")
     for index, pattern in enumerate(as_list(as_map(source.get("filter")).get("metricsFormat"))):
         path = child(f"{base}.source.filter.metricsFormat", index)
+        if ctx.is_bad(path):
+            continue
         try:
             re.compile(pattern)
         except re.error as exc:
             ctx.error(path, f"invalid filter: {exc} (checked with Python's re, close to Go's RE2)",
                       "fix the regular expression", pattern, rule="V23h")
+            continue
+        if _NOT_RE2.search(pattern):
+            ctx.error(path, "invalid filter: Go's RE2 has no lookarounds, backreferences or atomic groups",
+                      "rewrite the regular expression without them", pattern, rule="V23h")
             continue
         if not _FILTER_GROUPS.match(pattern):
             ctx.error(path, "two top subexpressions are required (group 1: metric name, group 2: value)",

@@ -13,7 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from katib_hp.lint import apply_defaults, validate, validate_file, validate_text
-from katib_hp.lint.defaults import JOB_SUCCESS, KUBEFLOW_FAILURE, KUBEFLOW_SUCCESS, TRAINJOB_PRIMARY_POD_LABELS
+from katib_hp.lint.defaults import (
+    JOB_SUCCESS,
+    KUBEFLOW_FAILURE,
+    KUBEFLOW_SUCCESS,
+    TRAINJOB_PRIMARY_POD_LABELS,
+)
 from katib_hp.problems import Problem, Severity
 from katib_hp.yamlio import dump_yaml, load_yaml
 
@@ -115,6 +120,17 @@ def test_validate_does_not_change_its_input() -> None:
     before = copy.deepcopy(doc)
     validate(doc)
     assert doc == before
+
+
+def test_refused_items_keep_the_indices_of_the_others() -> None:
+    doc = base()
+    doc["spec"]["parameters"].insert(0, "garbage")
+    doc["spec"]["trialTemplate"]["trialParameters"].insert(0, 7)
+    doc["spec"]["parameters"][2]["feasibleSpace"]["min"] = "0.5"  # dense_units_0, now at index 2
+    problems = validate(doc)
+    assert {(p.rule, p.path) for p in problems if p.is_error} == {
+        ("V0", "spec.parameters[0]"), ("V0", "spec.trialTemplate.trialParameters[0]"),
+        ("E3", "spec.parameters[2].feasibleSpace.min")}, show(problems)
 
 
 def test_every_problem_has_path_message_and_rule() -> None:
