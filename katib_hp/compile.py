@@ -727,6 +727,13 @@ class _Compiler:
             worker = self.container(TFJOB_CONTAINER, [*trial.args, *fixed_args, *search_args])
             replicas["Worker"] = {"replicas": trial.workers - 1, "restartPolicy": "Never",
                                   "template": self.pod_template(worker, False)}
+            if trial.builtin_trainer:
+                self.notes.append(warning(
+                    "spec.trialTemplate.trialSpec.spec.tfReplicaSpecs.Worker",
+                    f"the built-in trainer does not use TF_CONFIG yet: each of the {trial.workers} replicas trains "
+                    "its own copy of the model, so the extra workers add cost but no speed",
+                    "use workers: 1, or an image whose training code builds the model under "
+                    "tf.distribute.MultiWorkerMirroredStrategy"))
             if collector_args:
                 self.notes.append(note("spec.trialTemplate.trialSpec.spec.tfReplicaSpecs.Worker",
                                        "only the Chief gets the metrics sidecar, so only the Chief writes "

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Sequence
 from typing import Any
@@ -28,32 +26,7 @@ from trainer.args import (
     fail,
     parse_args,
 )
-
-
-class _EarlyStop:
-    """Records a SIGTERM that arrives while TensorFlow is still being imported (same duck type as
-    ``trainer.train.StopRequest``)."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.signal_name = "SIGTERM"
-        self._previous: Any = None
-        self._installed = False
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        self.signal_name = signal.Signals(signum).name
-
-    def install(self) -> _EarlyStop:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handler)
-            self._installed = True
-        return self
-
-    def uninstall(self) -> None:
-        if self._installed:
-            signal.signal(signal.SIGTERM, self._previous)
-            self._installed = False
+from trainer.signals import StopRequest
 
 
 def _report(message: str, code: int) -> int:
@@ -98,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         return EXIT_FAILURE
 
-    stop = _EarlyStop().install()
+    stop = StopRequest().install()
     try:
         _quiet_tensorflow()
         from trainer.train import run

@@ -27,9 +27,7 @@ import contextlib
 import json
 import math
 import os
-import signal
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -59,6 +57,7 @@ from trainer.metrics import (
     NonFiniteMetricError,
     TensorBoardWriter,
 )
+from trainer.signals import StopRequest
 
 STATE_FILE = "state.json"
 STATE_FORMAT = 1
@@ -87,31 +86,6 @@ def process_start_time() -> float | None:
 
 
 # -- stop requests --------------------------------------------------------------------------------------
-
-class StopRequest:
-    """Set by SIGTERM; the training loop stops at the end of the current batch when it sees it."""
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.signal_name = "SIGTERM"
-        self._previous: Any = None
-        self._installed = False
-
-    def _handler(self, signum: int, frame: Any) -> None:
-        self.requested = True
-        self.signal_name = signal.Signals(signum).name
-
-    def install(self) -> StopRequest:
-        if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGTERM, self._handler)
-            self._installed = True
-        return self
-
-    def uninstall(self) -> None:
-        if self._installed:
-            signal.signal(signal.SIGTERM, self._previous)
-            self._installed = False
-
 
 class Terminated(Exception):
     """Raised inside ``fit`` (from a callback) when a stop was requested."""

@@ -211,3 +211,16 @@ def _trainer_in(words: list[Token], shell: bool) -> TrainerCall | None:
             continue
         call.argv.append(word)
     return call
+
+
+def primary_invocation(ctx: Any) -> tuple[str, Invocation] | None:
+    """The primary container's path and how it is invoked, or None when the template has none to check."""
+    if ctx.template is None or ctx.trial_template is None:
+        return None
+    pod = primary_pod(pod_templates(ctx.template, ctx.template_path))
+    found = find_container(pod, as_str(ctx.trial_template.get("primaryContainerName"))) if pod else None
+    if pod is None or found is None:
+        return None
+    index, container = found
+    path = child(f"{pod.path}.spec.containers", index)
+    return path, invocation(container, path)

@@ -38,7 +38,7 @@ from katib_hp.lint._common import (
     child,
     parse_float,
 )
-from katib_hp.lint._trial import Token, find_container, find_trainer, invocation, pod_templates, primary_pod
+from katib_hp.lint._trial import Token, find_trainer, primary_invocation
 from katib_hp.space import Boolean, Choice, Fixed, Int, Parameter, SearchSpace
 from trainer.args import UsageError, build_parser, parse_args
 from trainer.hyperparameters import builtin_space
@@ -78,14 +78,10 @@ class Flag:
 
 
 def check(ctx: Ctx) -> None:
-    if ctx.template is None or ctx.trial_template is None:
+    located = primary_invocation(ctx)
+    if located is None:
         return
-    pod = primary_pod(pod_templates(ctx.template, ctx.template_path))
-    found = find_container(pod, as_str(ctx.trial_template.get("primaryContainerName"))) if pod else None
-    if pod is None or found is None:
-        return
-    index, container = found
-    inv = invocation(container, child(f"{pod.path}.spec.containers", index))
+    _, inv = located
     if inv.parse_error:
         return  # traps (E7) reports the broken script
     call = find_trainer(inv)

@@ -45,7 +45,7 @@ from katib_hp.lint._common import (
     parse_float,
     parse_int,
 )
-from katib_hp.lint._trial import find_container, invocation, pod_templates, primary_pod
+from katib_hp.lint._trial import find_container, pod_templates, primary_invocation
 
 TRIAL_RESOURCES = {
     "Job": "batch/v1",
@@ -463,15 +463,10 @@ def _primary_container(ctx: Ctx) -> None:
 
 # ------------------------------------------------------------------------------------------------- E7
 def _pull_collector(ctx: Ctx) -> None:
-    if ctx.template is None or ctx.trial_template is None:
+    located = primary_invocation(ctx)
+    if located is None:
         return
-    pod = primary_pod(pod_templates(ctx.template, ctx.template_path))
-    found = find_container(pod, as_str(ctx.trial_template.get("primaryContainerName"))) if pod else None
-    if pod is None or found is None:
-        return
-    index, container = found
-    cpath = child(f"{pod.path}.spec.containers", index)
-    inv = invocation(container, cpath)
+    cpath, inv = located
     if inv.parse_error:
         ctx.error(inv.script_path, f"the sh -c script is not valid shell ({inv.parse_error})",
                   "close every quote", inv.script, rule="E7")

@@ -130,3 +130,35 @@ def test_fast_commands_import_neither_tensorflow_nor_kubernetes(tmp_path: Path) 
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_print_space_output_is_read_directly_as_a_space_file(runner: CliRunner, tmp_path: Path) -> None:
+    # What `python -m trainer --print-space` prints (the trainer prints builtin_space().to_yaml()).
+    proc = subprocess.run([sys.executable, "-m", "trainer", "--print-space"], capture_output=True, text=True,
+                          timeout=60, check=True)
+    (tmp_path / "space.yaml").write_text(proc.stdout)
+    config = yaml.safe_load((ROOT / "examples" / "digits-bayes.yaml").read_text())
+    builtin = tmp_path / "builtin.yaml"
+    builtin.write_text(yaml.safe_dump(config))
+    config["space"] = {"file": "space.yaml"}
+    from_file = tmp_path / "from-file.yaml"
+    from_file.write_text(yaml.safe_dump(config))
+    first = runner.invoke(cli, ["generate", "-q", str(builtin)])
+    second = runner.invoke(cli, ["generate", "-q", str(from_file)])
+    assert first.exit_code == second.exit_code == 0, second.output
+    assert first.stdout == second.stdout
+
+
+def test_tfjob_with_workers_warns_that_the_builtin_trainer_does_not_distribute(runner: CliRunner,
+                                                                             tmp_path: Path) -> None:
+    config = yaml.safe_load((ROOT / "examples" / "digits-random.yaml").read_text())
+    config["trial"].update({"kind": "TFJob", "workers": 3})
+    path = tmp_path / "tfjob.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = runner.invoke(cli, ["generate", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "does not use TF_CONFIG" in result.stderr
+    manifest = yaml.safe_load(result.stdout)
+    replicas = manifest["spec"]["trialTemplate"]["trialSpec"]["spec"]["tfReplicaSpecs"]
+    assert replicas["Worker"]["replicas"] == 2
+    assert manifest["spec"]["trialTemplate"]["primaryPodLabels"] == {"training.kubeflow.org/job-role": "master"}
