@@ -138,10 +138,19 @@ def estimate(source: Path, epoch_seconds: float | None, fmt: str) -> None:
       katib-hp estimate manifests/digits-bayes.yaml -o json
     """
     from katib_hp.api import estimate_source
-    from katib_hp.output import render
+    from katib_hp.output import render, render_mapping
 
     rows = estimate_source(source, epoch_seconds=epoch_seconds)
-    click.echo(render(rows, fmt), nl=False)
+    if fmt != "table":
+        click.echo(render(rows, fmt), nl=False)
+        return
+    for index, row in enumerate(rows):
+        record = {k: v for k, v in row.items() if k not in ("notes", "total_epochs_is_upper_bound")}
+        if row.get("total_epochs_is_upper_bound") and record.get("total_epochs") is not None:
+            record["total_epochs"] = f"up to {record['total_epochs']}"
+        click.echo(("\n" if index else "") + render_mapping(record), nl=False)
+        for line in row.get("notes") or ():
+            click.echo(f"  - {line}")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
