@@ -43,3 +43,15 @@ demo: $(TVENV)/.installed
 manifests: $(VENV)/.installed
 	@for f in examples/*.yaml; do $(VENV)/bin/katib-hp generate -q $$f --output manifests/gpu/$$(basename $$f) || exit 1; done
 	@for f in examples/kind/*.yaml; do $(VENV)/bin/katib-hp generate -q $$f --output manifests/cpu/$$(basename $$f) || exit 1; done
+
+# End to end on a throwaway kind cluster (needs docker, kind, kubectl, git and network; see README).
+#   kind-up: cluster + Katib v0.19.0   kind-e2e: the whole run, cluster deleted after (KEEP_CLUSTER=1 keeps it)
+.PHONY: kind-up kind-e2e kind-down
+kind-up:
+	scripts/kind-e2e.sh up
+
+kind-e2e: $(VENV)/.installed
+	scripts/kind-e2e.sh all
+
+kind-down:
+	scripts/kind-e2e.sh down
