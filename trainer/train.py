@@ -234,42 +234,39 @@ def _epoch_from_record(record: Mapping[str, Any]) -> EpochMetrics:
 
 # -- callbacks --------------------------------------------------------------------------------------------
 
-class EarlyStoppingWithState(keras.callbacks.EarlyStopping):
+class _ResumableCounters:
+    """Restores a Keras callback's counters from a checkpoint at train begin; ``snapshot`` saves them."""
+
+    _int_fields: tuple[str, ...] = ()
+
+    def __init__(self, *args: Any, resume: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._resume = dict(resume or {})
+
+    def on_train_begin(self, logs: Any = None) -> None:
+        super().on_train_begin(logs)  # type: ignore[misc]
+        if self._resume:
+            self.best = self._resume.get("best")
+            for name in ("wait", *self._int_fields):
+                setattr(self, name, int(self._resume.get(name, 0)))
+
+    def snapshot(self) -> dict[str, Any]:
+        best = getattr(self, "best", None)
+        state: dict[str, Any] = {"best": None if best is None else float(best)}
+        state.update({name: int(getattr(self, name)) for name in ("wait", *self._int_fields)})
+        return state
+
+
+class EarlyStoppingWithState(_ResumableCounters, keras.callbacks.EarlyStopping):
     """EarlyStopping whose counters survive a restart from a checkpoint."""
 
-    def __init__(self, *args: Any, resume: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._resume = dict(resume or {})
-
-    def on_train_begin(self, logs: Any = None) -> None:
-        super().on_train_begin(logs)
-        if self._resume:
-            self.wait = int(self._resume.get("wait", 0))
-            self.best = self._resume.get("best")
-            self.best_epoch = int(self._resume.get("best_epoch", 0))
-
-    def snapshot(self) -> dict[str, Any]:
-        best = None if self.best is None else float(self.best)
-        return {"wait": int(self.wait), "best": best, "best_epoch": int(self.best_epoch)}
+    _int_fields = ("best_epoch",)
 
 
-class PlateauWithState(keras.callbacks.ReduceLROnPlateau):
+class PlateauWithState(_ResumableCounters, keras.callbacks.ReduceLROnPlateau):
     """ReduceLROnPlateau whose counters survive a restart (the rate itself is in the optimizer state)."""
 
-    def __init__(self, *args: Any, resume: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._resume = dict(resume or {})
-
-    def on_train_begin(self, logs: Any = None) -> None:
-        super().on_train_begin(logs)
-        if self._resume:
-            self.wait = int(self._resume.get("wait", 0))
-            self.best = self._resume.get("best")
-            self.cooldown_counter = int(self._resume.get("cooldown_counter", 0))
-
-    def snapshot(self) -> dict[str, Any]:
-        best = None if self.best is None else float(self.best)
-        return {"wait": int(self.wait), "best": best, "cooldown_counter": int(self.cooldown_counter)}
+    _int_fields = ("cooldown_counter",)
 
 
 class EpochMetricsCallback(keras.callbacks.Callback):

@@ -229,3 +229,14 @@ class Ctx:
 
     def int_field(self, name: str) -> int | None:
         return as_int(self.spec.get(name))
+
+
+def objective_metric_names(ctx: Ctx) -> list[tuple[str, str]] | None:
+    """(field path, name) of the objective metric and every additional metric; None when unchecked."""
+    objective = ctx.objective
+    if objective is None or "objective" in ctx.skip:
+        return None
+    names = [("spec.objective.objectiveMetricName", as_str(objective.get("objectiveMetricName")))]
+    names += [(child("spec.objective.additionalMetricNames", i), n)
+              for i, n in enumerate(as_list(objective.get("additionalMetricNames")))]
+    return names

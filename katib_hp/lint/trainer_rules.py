@@ -36,6 +36,7 @@ from katib_hp.lint._common import (
     as_map,
     as_str,
     child,
+    objective_metric_names,
     parse_float,
 )
 from katib_hp.lint._trial import Token, find_trainer, primary_invocation
@@ -130,13 +131,11 @@ def _flags(ctx: Ctx, argv: list[Token]) -> tuple[list[Flag], bool]:
 
 
 def _metric_names(ctx: Ctx, hypermodel: bool) -> None:
-    objective = ctx.objective
-    if objective is None or "objective" in ctx.skip:
+    located = objective_metric_names(ctx)
+    if located is None:
         return
+    names = located
     kind = ctx.collector_kind
-    names = [("spec.objective.objectiveMetricName", as_str(objective.get("objectiveMetricName")))]
-    names += [(child("spec.objective.additionalMetricNames", i), n)
-              for i, n in enumerate(as_list(objective.get("additionalMetricNames")))]
     if kind == "Push":
         ctx.error("spec.metricsCollectorSpec.collector.kind", "the trainer prints and writes its metrics but "
                   "never pushes them, so every trial ends MetricsUnavailable", "use the StdOut collector", kind,

@@ -42,6 +42,7 @@ from katib_hp.lint._common import (
     as_map,
     as_str,
     child,
+    objective_metric_names,
     parse_float,
     parse_int,
 )
@@ -572,13 +573,11 @@ def _job_policy(ctx: Ctx) -> None:
 
 # ------------------------------------------------------------------------------------------- M1–M3
 def _metrics(ctx: Ctx) -> None:
-    objective = ctx.objective
-    if objective is None or "objective" in ctx.skip:
+    located = objective_metric_names(ctx)
+    if located is None:
         return
+    names = located
     kind = ctx.collector_kind
-    names = [("spec.objective.objectiveMetricName", as_str(objective.get("objectiveMetricName")))]
-    names += [(child("spec.objective.additionalMetricNames", i), n)
-              for i, n in enumerate(as_list(objective.get("additionalMetricNames")))]
     source = as_map(as_map(ctx.spec.get("metricsCollectorSpec")).get("source"))
     text = kind == "StdOut" or (kind == "File" and ctx.collector_format == "TEXT")
     if text and not as_list(as_map(source.get("filter")).get("metricsFormat")):
@@ -593,6 +592,7 @@ def _metrics(ctx: Ctx) -> None:
         ctx.error("spec.earlyStopping", f"early stopping is applied by the StdOut/File collector sidecar; with "
                   f"{kind or 'this collector'} no trial is ever stopped", "use the StdOut or File collector, or "
                   "remove earlyStopping", kind or None, rule="M2")
+    objective = as_map(ctx.objective)
     objective_type = as_str(objective.get("type"))
     natural = {"minimize": "min", "maximize": "max"}.get(objective_type)
     defaulted = []
