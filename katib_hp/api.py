@@ -67,3 +67,57 @@ def estimate_source(path: str | Path, epoch_seconds: float | None = None) -> lis
         row.update(dataclasses.asdict(result))
         rows.append(row)
     return rows
+
+
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """An Experiment ready to submit or run: the manifest and what the linter (or the compiler) said."""
+
+    manifest: dict[str, Any]
+    problems: tuple[Problem, ...]
+    source: str
+
+    @property
+    def name(self) -> str:
+        return str((self.manifest.get("metadata") or {}).get("name", ""))
+
+
+def prepare_experiments(source: str | Path | dict[str, Any]) -> list[Prepared]:
+    """Experiments from a manifest file, a tuning config, or a manifest dict — linted; errors refuse.
+
+    A file holding Experiment documents is linted as written (ours or hand-written); any other YAML is read
+    as a tuning config and compiled. Raises ``LintFailed`` (exit 1) listing every error.
+    """
+    from katib_hp.lint import validate
+
+    if isinstance(source, dict):
+        manifests, label = [source], "<manifest>"
+        others: tuple[Any, ...] = ()
+    else:
+        label = str(source)
+        documents = read_documents(source)
+        manifests = [d for d in documents if is_experiment(d)]
+        others = tuple(d for d in documents if not is_experiment(d))
+        if not manifests:
+            compiled, notes = generate_manifests(source)
+            return [Prepared(m, tuple(notes), label) for m in compiled]
+    prepared = []
+    for manifest in manifests:
+        problems = validate(manifest, source=label, others=others)
+        errors = [p for p in problems if p.is_error]
+        if errors:
+            raise LintFailed(errors, label)
+        prepared.append(Prepared(manifest, tuple(problems), label))
+    return prepared
+
+
+class LintFailed(KatibHPError):
+    """The linter found errors: nothing was submitted or run."""
+
+    exit_code = 1
+
+    def __init__(self, problems: list[Problem], source: str) -> None:
+        self.problems = problems
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more error(s); run `katib-hp validate {source}`)" if len(problems) > 1 else ""
+        super().__init__(f"{first.path}: {first.message}{more}", path=source, hint=first.hint)

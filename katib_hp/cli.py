@@ -27,7 +27,7 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
 
 
-def _echo_problems(problems: Sequence[Problem], *, min_severity: Severity = Severity.NOTE) -> None:
+def echo_problems(problems: Sequence[Problem], *, min_severity: Severity = Severity.NOTE) -> None:
     for problem in problems:
         if problem.severity.rank <= min_severity.rank:
             click.echo(problem.render(), err=True)
@@ -68,8 +68,8 @@ def generate(config: Path, fmt: str, output: Path | None, split: str | None, qui
     from katib_hp.api import generate_manifests
 
     manifests, notes = generate_manifests(config, split=split)
-    _echo_problems(notes, min_severity=Severity.WARNING if quiet else Severity.NOTE)
-    text = _serialise(manifests, fmt)
+    echo_problems(notes, min_severity=Severity.WARNING if quiet else Severity.NOTE)
+    text = serialise(manifests, fmt)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -79,7 +79,7 @@ def generate(config: Path, fmt: str, output: Path | None, split: str | None, qui
         click.echo(f"wrote {len(manifests)} Experiment(s) to {output}", err=True)
 
 
-def _serialise(manifests: Sequence[dict[str, Any]], fmt: str) -> str:
+def serialise(manifests: Sequence[dict[str, Any]], fmt: str) -> str:
     from katib_hp.yamlio import dump_json, dump_yaml
 
     if fmt == "json":
@@ -151,6 +151,10 @@ def estimate(source: Path, epoch_seconds: float | None, fmt: str) -> None:
         click.echo(("\n" if index else "") + render_mapping(record), nl=False)
         for line in row.get("notes") or ():
             click.echo(f"  - {line}")
+
+
+# The other verbs register themselves on the group (imported here so `katib-hp --help` lists them).
+from katib_hp import cli_cluster, cli_local  # noqa: E402, F401
 
 
 def main(argv: Sequence[str] | None = None) -> None:

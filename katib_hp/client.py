@@ -1,0 +1,251 @@
+"""The Python API for a cluster: the same verbs as the CLI, returning typed results, raising typed errors.
+
+Example:
+    >>> from katib_hp.client import Client
+    >>> client = Client.connect(namespace="tuning")                          # doctest: +SKIP
+    >>> [submitted] = client.submit("examples/digits-bayes.yaml")            # doctest: +SKIP
+    >>> status = client.wait(submitted.name, timeout=3600)                   # doctest: +SKIP
+    >>> client.best(submitted.name).parameters                               # doctest: +SKIP
+    {'lr': '0.0012', 'units': '128'}
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from katib_hp.api import Prepared, prepare_experiments
+from katib_hp.errors import KatibHPError
+from katib_hp.problems import Problem
+from katib_hp.results import ExperimentStatus, TrialResult, status_from_katib
+from katib_hp.substitute import primary_container, substitute
+
+if TYPE_CHECKING:
+    from katib_hp.backends.cluster import ClusterSnapshot, KatibCluster
+
+INJECTION_LABEL = "katib.kubeflow.org/metrics-collector-injection"
+
+
+class ExperimentUnsuccessful(KatibHPError):
+    """The experiment ended without a usable result (failed, or "succeeded" with every trial failed)."""
+
+    exit_code = 1
+
+    def __init__(self, status: ExperimentStatus, reason: str, diagnostics: Sequence[str] = ()) -> None:
+        self.status = status
+        self.diagnostics = list(diagnostics)
+        super().__init__(reason, hint=self.diagnostics[0] if self.diagnostics else "")
+
+
+class WaitTimeout(KatibHPError):
+    """The experiment did not finish within the timeout (it keeps running on the cluster)."""
+
+    exit_code = 3
+
+
+class NoResult(KatibHPError):
+    """No trial has produced the objective yet."""
+
+    exit_code = 1
+
+
+class NamespaceNotLabelled(KatibHPError):
+    """Katib injects its metrics collector only into namespaces with the injection label."""
+
+    exit_code = 2
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One Experiment sent to the cluster (or only printed / judged by the API server)."""
+
+    name: str
+    namespace: str
+    manifest: dict[str, Any]
+    problems: tuple[Problem, ...] = ()
+    created: dict[str, Any] | None = None
+    server_dry_run: bool = False
+
+
+@dataclass
+class Client:
+    """A namespace on one cluster, seen through Katib's objects."""
+
+    cluster: KatibCluster
+    clock: Callable[[], float] = field(default=time.monotonic)
+
+    @classmethod
+    def connect(cls, *, kubeconfig: str | None = None, context: str | None = None,
+                namespace: str | None = None) -> Client:
+        """Connect the way kubectl does (kubeconfig, context, in-cluster); namespace defaults to the context's."""
+        from katib_hp.backends.cluster import KatibCluster
+        from katib_hp.backends.kube import connect
+
+        connection = connect(kubeconfig=kubeconfig, context=context, namespace=namespace)
+        return cls(KatibCluster(connection.api_client, connection.namespace))
+
+    @property
+    def namespace(self) -> str:
+        return str(self.cluster.namespace)
+
+    # --- submit -----------------------------------------------------------------------------------------
+
+    def submit(self, source: str | Path | dict[str, Any] | Any, *, server_dry_run: bool = False,
+               overwrite: bool = False, label_namespace: bool = False) -> list[Submission]:
+        """Lint, then create every Experiment of a config, a manifest file, a dict or a ``V1beta1Experiment``.
+
+        Refuses (``LintFailed``) on linter errors and (``NamespaceNotLabelled``) when the namespace lacks
+        Katib's injection label, unless ``label_namespace`` adds it. ``server_dry_run`` lets the API server and
+        Katib's webhook judge the Experiment without storing it.
+        """
+        prepared = prepare_experiments(_as_source(source))
+        self._check_namespace(label_namespace, server_dry_run)
+        return [self._create(p, server_dry_run=server_dry_run, overwrite=overwrite) for p in prepared]
+
+    def _check_namespace(self, label: bool, dry_run: bool) -> None:
+        from katib_hp.backends.errors import Forbidden
+
+        try:
+            labelled = self.cluster.namespace_is_labelled()
+        except Forbidden:
+            return  # many users may not read Namespaces; the webhook will say so if it matters
+        if labelled:
+            return
+        if label and not dry_run:
+            self.cluster.label_namespace()
+            return
+        raise NamespaceNotLabelled(
+            f"namespace {self.namespace!r} lacks the label {INJECTION_LABEL}=enabled, so Katib would not "
+            "inject its metrics collector and every trial would end without metrics",
+            hint=f"rerun with --label-namespace, or `kubectl label namespace {self.namespace} "
+                 f"{INJECTION_LABEL}=enabled`")
+
+    def _create(self, prepared: Prepared, *, server_dry_run: bool, overwrite: bool) -> Submission:
+        from katib_hp.backends.errors import AdmissionDenied
+
+        manifest = dict(prepared.manifest)
+        manifest["metadata"] = {**(manifest.get("metadata") or {}), "namespace": self.namespace}
+        try:
+            created = self.cluster.create_experiment(manifest, dry_run=server_dry_run, overwrite=overwrite)
+        except AdmissionDenied as exc:
+            hint = next((p.hint for p in prepared.problems if p.hint and p.severity.rank <= 1), "")
+            raise AdmissionDenied(exc.message, path=exc.path, value=exc.value, hint=hint or exc.hint) from exc
+        return Submission(prepared.name, self.namespace, manifest, prepared.problems, created, server_dry_run)
+
+    # --- read ---------------------------------------------------------------------------------------------
+
+    def status(self, name: str) -> ExperimentStatus:
+        """The experiment with its trials (two API requests, whatever the number of trials)."""
+        return status_from_katib(self.cluster.get_experiment(name), self.cluster.list_trials(name))
+
+    def experiments(self) -> list[dict[str, Any]]:
+        """One row per experiment in the namespace, from Katib's own counters (one API request)."""
+        from katib_hp.results import experiment_row
+
+        return [experiment_row(e) for e in self.cluster.list_experiments()]
+
+    def trials(self, name: str) -> list[TrialResult]:
+        return list(self.status(name).trials)
+
+    def best(self, name: str) -> TrialResult:
+        status = self.status(name)
+        best = status.best
+        if best is None:
+            raise NoResult(f"experiment {name!r} has no trial with the objective "
+                           f"{status.objective.metric!r} yet ({len(status.trials)} trial(s))",
+                           hint=f"see `katib-hp trials {name}`")
+        return best
+
+    def best_args(self, name: str) -> list[str]:
+        """The trainer's arguments of the best trial, to retrain with (the container's substituted args)."""
+        experiment = self.cluster.get_experiment(name)
+        best = self.best(name)
+        return trial_args(experiment.get("spec") or {}, best)
+
+    def logs(self, name: str, trial: str | None = None, *, tail_lines: int | None = None) -> tuple[str, str]:
+        """(trial name, its log) for ``trial``, or for the best trial, or else the most recent one."""
+        trials = self.cluster.list_trials(name)
+        if not trials:
+            raise NoResult(f"experiment {name!r} has no trials yet")
+        chosen = _pick_trial(trials, trial, self.status(name) if trial is None else None)
+        return str(chosen["metadata"]["name"]), str(self.cluster.trial_logs(chosen, tail_lines=tail_lines))
+
+    def delete(self, name: str) -> None:
+        self.cluster.delete_experiment(name)
+
+    def resume(self, name: str, max_trial_count: int, *, parallel_trial_count: int | None = None,
+               max_failed_trial_count: int | None = None) -> ExperimentStatus:
+        experiment = self.cluster.resume(name, max_trial_count, parallel_trial_count, max_failed_trial_count)
+        return status_from_katib(experiment, [])
+
+    # --- wait -------------------------------------------------------------------------------------------
+
+    def watch(self, name: str, *, timeout: float | None = None,
+              interval: float = 5.0) -> Iterator[tuple[ExperimentStatus, list[str]]]:
+        """Snapshots of the experiment and the diagnostics that explain stuck or failed trials."""
+        from katib_hp.backends.cluster import diagnose
+
+        for snapshot in self.cluster.watch(name, timeout=timeout, interval=interval):
+            yield _status_of(snapshot), [str(d) for d in diagnose(snapshot)]
+
+    def wait(self, name: str, *, timeout: float | None = None, interval: float = 5.0,
+             on_update: Callable[[ExperimentStatus, list[str]], None] | None = None) -> ExperimentStatus:
+        """Wait until the experiment finishes; return it when it succeeded with at least one succeeded trial.
+
+        Raises ``ExperimentUnsuccessful`` otherwise (a failed experiment, or one Katib marks Succeeded
+        although every trial failed) and ``WaitTimeout`` when ``timeout`` seconds pass first.
+        """
+        status: ExperimentStatus | None = None
+        diagnostics: list[str] = []
+        for status, diagnostics in self.watch(name, timeout=timeout, interval=interval):
+            if on_update is not None:
+                on_update(status, diagnostics)
+            if status.finished:
+                break
+        if status is None or not status.finished:
+            raise WaitTimeout(f"experiment {name!r} has not finished after {timeout:g} s" if timeout else
+                              f"experiment {name!r} has not finished", hint="it keeps running; watch it again later")
+        ok, reason = status.outcome()
+        if not ok:
+            raise ExperimentUnsuccessful(status, reason, diagnostics)
+        return status
+
+
+def _status_of(snapshot: ClusterSnapshot) -> ExperimentStatus:
+    return status_from_katib(snapshot.experiment, snapshot.trials)
+
+
+def _as_source(source: Any) -> str | Path | dict[str, Any]:
+    if isinstance(source, (str, Path, dict)):
+        return source
+    to_dict = getattr(source, "to_dict", None)
+    if to_dict is None:
+        raise KatibHPError(f"cannot submit a {type(source).__name__}",
+                           hint="pass a config or manifest path, a manifest dict or a kubeflow-katib V1beta1Experiment")
+    from kubeflow.katib import ApiClient
+
+    data: dict[str, Any] = ApiClient().sanitize_for_serialization(source)
+    return data
+
+
+def _pick_trial(trials: Sequence[dict[str, Any]], name: str | None, status: ExperimentStatus | None) -> dict[str, Any]:
+    by_name = {str(t["metadata"]["name"]): t for t in trials}
+    if name is not None:
+        if name not in by_name:
+            from katib_hp.errors import did_you_mean
+
+            raise NoResult(f"no trial {name!r} in this experiment", hint=did_you_mean(name, by_name))
+        return by_name[name]
+    if status is not None and status.best is not None:
+        return by_name[status.best.name]
+    return max(trials, key=lambda t: str((t.get("metadata") or {}).get("creationTimestamp", "")))
+
+
+def trial_args(spec: dict[str, Any], trial: TrialResult) -> list[str]:
+    """The primary container's args for this trial's assignments (what to retrain with)."""
+    run_spec = substitute(spec, trial.parameters, trial_name=trial.name)
+    container = primary_container(spec, run_spec)
+    return [str(a) for a in container.get("args") or []]
