@@ -104,8 +104,8 @@ def submit(source: Path, dry_run: bool, server_dry_run: bool, follow: bool, over
         from katib_hp.cli import serialise
 
         prepared = prepare_experiments(source)
-        for item in prepared:
-            echo_problems(item.problems, min_severity=Severity.WARNING)
+        for each in prepared:
+            echo_problems(each.problems, min_severity=Severity.WARNING)
         click.echo(serialise([p.manifest for p in prepared], "yaml"), nl=False)
         return
     client = _client()
@@ -141,7 +141,7 @@ def watch(name: str, timeout: float | None, interval: float) -> None:
     """Follow an experiment live on stderr until it ends.
 
     Exit 0 only when it succeeded and at least one trial succeeded (Katib marks an experiment whose trials
-    all failed "Succeeded" when maxFailedTrialCount is unset); 1 otherwise, with the reason; 3 on timeout.
+    all failed "Succeeded" when maxFailedTrialCount is unset); 1 otherwise, with the reason; 10 on timeout.
 
     \b
     Example:

@@ -40,12 +40,6 @@ class ExperimentUnsuccessful(KatibHPError):
         super().__init__(reason, hint=self.diagnostics[0] if self.diagnostics else "")
 
 
-class WaitTimeout(KatibHPError):
-    """The experiment did not finish within the timeout (it keeps running on the cluster)."""
-
-    exit_code = 3
-
-
 class NoResult(KatibHPError):
     """No trial has produced the objective yet."""
 
@@ -185,32 +179,43 @@ class Client:
 
     def watch(self, name: str, *, timeout: float | None = None,
               interval: float = 5.0) -> Iterator[tuple[ExperimentStatus, list[str]]]:
-        """Snapshots of the experiment and the diagnostics that explain stuck or failed trials."""
-        from katib_hp.backends.cluster import diagnose
+        """Snapshots of the experiment and the findings that explain stuck or failed trials.
 
+        The findings come from each snapshot alone (pending pods, a failed Suggestion): no extra requests.
+        """
         for snapshot in self.cluster.watch(name, timeout=timeout, interval=interval):
-            yield _status_of(snapshot), [str(d) for d in diagnose(snapshot)]
+            yield _status_of(snapshot), [str(d) for d in self._findings(snapshot)]
+
+    @staticmethod
+    def _findings(snapshot: ClusterSnapshot) -> list[Any]:
+        from katib_hp.backends.diagnose import diagnose
+
+        return list(diagnose(snapshot))
 
     def wait(self, name: str, *, timeout: float | None = None, interval: float = 5.0,
              on_update: Callable[[ExperimentStatus, list[str]], None] | None = None) -> ExperimentStatus:
         """Wait until the experiment finishes; return it when it succeeded with at least one succeeded trial.
 
         Raises ``ExperimentUnsuccessful`` otherwise (a failed experiment, or one Katib marks Succeeded
-        although every trial failed) and ``WaitTimeout`` when ``timeout`` seconds pass first.
+        although every trial failed), with findings that include the last log lines of trials without
+        metrics, and ``WatchTimeout`` when ``timeout`` seconds pass first.
         """
+        last: ClusterSnapshot | None = None
         status: ExperimentStatus | None = None
-        diagnostics: list[str] = []
-        for status, diagnostics in self.watch(name, timeout=timeout, interval=interval):
+        for last in self.cluster.watch(name, timeout=timeout, interval=interval):
+            status = _status_of(last)
             if on_update is not None:
-                on_update(status, diagnostics)
+                on_update(status, [str(d) for d in self._findings(last)])
             if status.finished:
                 break
-        if status is None or not status.finished:
-            raise WaitTimeout(f"experiment {name!r} has not finished after {timeout:g} s" if timeout else
-                              f"experiment {name!r} has not finished", hint="it keeps running; watch it again later")
+        if last is None or status is None or not status.finished:
+            from katib_hp.backends.errors import WatchTimeout
+
+            raise WatchTimeout(f"experiment {name!r} has not finished", hint="it keeps running; watch it again later")
         ok, reason = status.outcome()
         if not ok:
-            raise ExperimentUnsuccessful(status, reason, diagnostics)
+            findings = [str(d) for d in self.cluster.diagnose(last, with_logs=True)]
+            raise ExperimentUnsuccessful(status, reason, findings)
         return status
 
 

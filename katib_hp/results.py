@@ -271,7 +271,7 @@ class ExperimentStatus:
         if elapsed is not None:
             parts.append(f"{format_seconds(elapsed)} elapsed")
         left = self.remaining(now)
-        if left is not None and not self.finished:
+        if left and not self.finished:
             parts.append(f"~{format_seconds(left)} left")
         return " · ".join(parts)
 
