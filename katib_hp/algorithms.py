@@ -148,7 +148,8 @@ ALGORITHMS: dict[str, Algorithm] = {
         Algorithm(
             "hyperband", "Katib's own Python",
             (
-                Setting("r_l", "float", low=0, low_open=True, required=True, help="maximum resource (epochs)"),
+                Setting("r_l", "float", low=1, required=True,
+                        help="maximum resource (epochs); below 1 Hyperband has no bracket and suggests nothing"),
                 Setting("resource_name", "text", required=True, help="the parameter that carries the resource"),
                 Setting("eta", "float", "3", low=2, help="reduction factor (Katib truncates it to an integer)"),
             ),

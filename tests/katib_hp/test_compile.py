@@ -445,7 +445,7 @@ def test_hyperband_accepts_enough_parallelism_and_replaces_the_budget_with_warni
 
 
 @pytest.mark.parametrize(("settings", "fields", "expected"), [
-    ({}, {}, "c.yaml: algorithm.settings.r_l: is required by hyperband; add {name: r_l, value: ...} (a number > 0)"),
+    ({}, {}, "c.yaml: algorithm.settings.r_l: is required by hyperband; add {name: r_l, value: ...} (a number >= 1)"),
     ({"r_l": 2}, {}, "algorithm.settings.r_l: r_l=2 with eta=3 gives a single rung (s_max=0): Hyperband would be a "
                      "random search; raise r_l to at least eta (3)"),
     ({"r_l": 2000}, {}, "algorithm.settings.r_l: hyperband would give epochs values from 2 to 2000, outside what the "

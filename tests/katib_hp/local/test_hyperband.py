@@ -178,7 +178,7 @@ def test_parallel_trial_count_must_cover_the_first_rung() -> None:
 
 
 @pytest.mark.parametrize(("settings", "message"), [
-    ({"r_l": "-1"}, r"spec.algorithm.algorithmSettings\[0\]: 'r_l' must be a number > 0"),
+    ({"r_l": "-1"}, r"spec.algorithm.algorithmSettings\[0\]: 'r_l' must be a number >= 1"),
     ({"eta": "x"}, r"spec.algorithm.algorithmSettings\[2\]: 'eta' must be a number"),
     ({"extra_settings": [("eta", "2")]}, r"'eta' is set twice"),
 ])
