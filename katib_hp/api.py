@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from katib_hp.errors import ConfigError, KatibHPError
 from katib_hp.problems import Problem
+
+if TYPE_CHECKING:
+    from katib_hp.local.launch import Launcher
+    from katib_hp.results import ExperimentStatus
 
 
 def generate_manifests(config_path: str | Path, split: str | None = None) -> tuple[list[dict[str, Any]], list[Problem]]:
@@ -121,3 +126,45 @@ class LintFailed(KatibHPError):
         first = problems[0]
         more = f" (and {len(problems) - 1} more error(s); run `katib-hp validate {source}`)" if len(problems) > 1 else ""
         super().__init__(f"{first.path}: {first.message}{more}", path=source, hint=first.hint)
+
+
+def run_local(source: str | Path | dict[str, Any], *, work_dir: str | Path | None = None, python: str | None = None,
+              resume: bool = False, seed: int | None = None, warm: bool = True,
+              on_update: Callable[[ExperimentStatus], None] | None = None,
+              on_notes: Callable[[list[str]], None] | None = None) -> ExperimentStatus:
+    """Run one Experiment (a config, a manifest file or dict) on this machine and return its final status.
+
+    The manifest is linted first (errors refuse). Trials run as local processes; with ``warm`` our trainer
+    runs in a worker that has imported TensorFlow once. Results persist in ``work_dir`` (default
+    ``runs/<name>``); ``resume`` continues a run kept there. Ctrl-C raises ``LocalRunInterrupted``.
+    """
+    from katib_hp.local.launch import SubprocessLauncher
+    from katib_hp.local.runner import LocalRun, default_python
+
+    prepared = prepare_experiments(source)
+    if len(prepared) > 1:
+        names = ", ".join(p.name for p in prepared)
+        raise KatibHPError(f"{len(prepared)} Experiments ({names}); run-local runs one at a time",
+                           path=prepared[0].source, hint="split the file, or remove `split:` from the config")
+    manifest = prepared[0].manifest
+    interpreter = python or default_python()
+    launcher: Launcher = SubprocessLauncher()
+    if warm:
+        from katib_hp.local.zygote import ZygoteLauncher
+
+        launcher = ZygoteLauncher(interpreter, fallback=launcher)
+    try:
+        run = LocalRun(manifest, work_dir=Path(work_dir or Path("runs") / prepared[0].name), launcher=launcher,
+                       python=interpreter, seed=seed, resume=resume)
+        if on_notes is not None:
+            on_notes(list(run.notes))
+        return run.run(on_update=on_update)
+    finally:
+        launcher.close()
+
+
+def load_local(work_dir: str | Path) -> tuple[dict[str, Any], ExperimentStatus]:
+    """The manifest and the status of a local run kept in ``work_dir`` (same shapes as a cluster's)."""
+    from katib_hp.local.workdir import load
+
+    return load(Path(work_dir))

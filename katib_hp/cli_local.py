@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import shlex
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -46,26 +45,35 @@ def run_local(source: Path, work_dir: Path | None, python: str | None, resume: b
       katib-hp run-local manifests/cpu/digits-hyperband.yaml --work-dir runs/hb
       katib-hp best runs/digits-bayes -o args
     """
-    from katib_hp.api import prepare_experiments
+    from katib_hp.api import prepare_experiments, run_local
 
     prepared = prepare_experiments(source)
-    if len(prepared) > 1:
-        names = ", ".join(p.name for p in prepared)
-        raise KatibHPError(f"{source} holds {len(prepared)} Experiments ({names}); run-local runs one at a time",
-                           path=str(source), hint="split the file, or set `split:` off in the config")
-    item = prepared[0]
-    echo_problems(item.problems, min_severity=Severity.WARNING)
-    status = _run(item.manifest, work_dir or Path("runs") / item.name, python=python, resume=resume, seed=seed,
-                  cold=cold)
+    for item in prepared:
+        echo_problems(item.problems, min_severity=Severity.WARNING)
+    name = prepared[0].name
+    directory = work_dir or Path("runs") / name
+    progress = Progress()
+
+    def notes(lines: list[str]) -> None:
+        for line in lines:
+            click.echo(f"note: {line}", err=True)
+        click.echo(f"running {name!r} locally; results in {directory}", err=True)
+
+    try:
+        status = run_local(prepared[0].manifest if len(prepared) == 1 else source, work_dir=directory,
+                           python=python, resume=resume, seed=seed, warm=not cold, on_update=progress.update,
+                           on_notes=notes)
+    finally:
+        progress.close()
     echo_trials(status.trials, status.objective, fmt)
     ok, reason = status.outcome()
     if not ok:
-        raise LocalRunFailed(reason, hint=f"see the logs in {work_dir or Path('runs') / item.name}/trials/")
+        raise LocalRunFailed(reason, hint=f"see `katib-hp trials {directory}` and the logs in {directory}/trials/")
     best = status.best
     assert best is not None  # outcome() is ok only with a best trial
     from katib_hp.client import trial_args
 
-    args = trial_args(item.manifest.get("spec") or {}, best)
+    args = trial_args(prepared[0].manifest.get("spec") or {}, best)
     click.echo(f"\nbest trial {best.name}: {status.objective.metric}={best.objective:.6g}", err=True)
     click.echo(f"  retrain with:   {shlex.join(['python', '-m', 'trainer', *_flags(args)])}", err=True)
     click.echo(f"  on a cluster:   katib-hp submit {shlex.quote(str(source))} -n <namespace> --label-namespace "
@@ -74,28 +82,3 @@ def run_local(source: Path, work_dir: Path | None, python: str | None, resume: b
 
 def _flags(args: list[str]) -> list[str]:
     return [a for a in args if a.startswith("--")]
-
-
-def _run(manifest: dict[str, Any], work_dir: Path, *, python: str | None, resume: bool, seed: int | None,
-         cold: bool) -> Any:
-    from katib_hp.local.launch import Launcher, SubprocessLauncher
-    from katib_hp.local.runner import LocalRun, default_python
-
-    interpreter = python or default_python()
-    launcher: Launcher
-    if cold:
-        launcher = SubprocessLauncher()
-    else:
-        from katib_hp.local.zygote import ZygoteLauncher
-
-        launcher = ZygoteLauncher(interpreter, fallback=SubprocessLauncher())
-    progress = Progress()
-    try:
-        run = LocalRun(manifest, work_dir=work_dir, launcher=launcher, python=interpreter, seed=seed, resume=resume)
-        for line in run.notes:
-            click.echo(f"note: {line}", err=True)
-        click.echo(f"running {manifest['metadata']['name']!r} locally; results in {work_dir}", err=True)
-        return run.run(on_update=progress.update)
-    finally:
-        progress.close()
-        launcher.close()
