@@ -30,6 +30,11 @@ _EXPORTS = {
     "validate": "katib_hp.lint",
     "validate_file": "katib_hp.lint",
     "estimate": "katib_hp.estimate",
+    "run_local": "katib_hp.api",
+    "load_local": "katib_hp.api",
+    "Client": "katib_hp.client",
+    "TrialResult": "katib_hp.results",
+    "ExperimentStatus": "katib_hp.results",
 }
 
 __all__ = sorted(_EXPORTS)
