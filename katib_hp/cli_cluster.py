@@ -121,9 +121,16 @@ def submit(source: Path, dry_run: bool, server_dry_run: bool, follow: bool, over
 
 
 def _watch(client: Client, name: str, timeout: float | None, interval: float = 5.0) -> None:
+    from katib_hp.client import ExperimentUnsuccessful
+
     progress = Progress()
     try:
         status = client.wait(name, timeout=timeout, interval=interval, on_update=progress.update)
+    except ExperimentUnsuccessful as exc:
+        progress.close()
+        for line in exc.diagnostics[1:]:  # the first one becomes the error's hint
+            click.echo(f"! {line}", err=True)
+        raise
     finally:
         progress.close()
     best = status.best

@@ -48,6 +48,7 @@ class Progress:
         if self.live and self._last:
             self.stream.write("\n")
             self.stream.flush()
+        self._last = ""
 
 
 def echo_trials(trials: Sequence[TrialResult], objective: Objective, fmt: str) -> None:

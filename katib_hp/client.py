@@ -131,6 +131,15 @@ class Client:
 
     # --- read ---------------------------------------------------------------------------------------------
 
+    def experiment(self, name: str, *, sdk: bool = False) -> Any:
+        """The Experiment object as the API returns it: a dict, or kubeflow-katib's ``V1beta1Experiment``."""
+        data = self.cluster.get_experiment(name)
+        if not sdk:
+            return data
+        from katib_hp.backends.cluster import to_sdk_experiment
+
+        return to_sdk_experiment(data)
+
     def status(self, name: str) -> ExperimentStatus:
         """The experiment with its trials (two API requests, whatever the number of trials)."""
         return status_from_katib(self.cluster.get_experiment(name), self.cluster.list_trials(name))
