@@ -271,7 +271,7 @@ class ExperimentStatus:
         if elapsed is not None:
             parts.append(f"{format_seconds(elapsed)} elapsed")
         left = self.remaining(now)
-        if left and not self.finished:
+        if left is not None and left >= 1 and not self.finished:
             parts.append(f"~{format_seconds(left)} left")
         return " · ".join(parts)
 
