@@ -261,6 +261,28 @@ def logs(name: str, trial: str | None, tail: int | None) -> None:
 
 @cli.command()
 @click.argument("name")
+@click.option("--trial", help="The trial (default: the best trial).")
+@click.option("--db-manager", "db_manager", default="katib-db-manager.kubeflow:6789", show_default=True,
+              help="katib-db-manager's gRPC address; from outside the cluster port-forward it and use localhost:6789.")
+@_FMT
+@cluster_options
+def metrics(name: str, trial: str | None, db_manager: str, fmt: str) -> None:
+    """Every value a trial reported (the full series), read from katib-db-manager.
+
+    \b
+    Example:
+      kubectl port-forward svc/katib-db-manager -n kubeflow 6789 &
+      katib-hp metrics digits-bayes --db-manager localhost:6789 -o csv
+    """
+    from katib_hp.output import render
+
+    trial_name, rows = _client().trial_metrics(name, trial, db_manager_address=db_manager)
+    click.echo(f"# {trial_name}", err=True)
+    click.echo(render(rows, fmt, columns=["time_stamp", "name", "value"]), nl=False)
+
+
+@cli.command()
+@click.argument("name")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @cluster_options
 def delete(name: str, yes: bool) -> None:

@@ -176,6 +176,16 @@ class Client:
         chosen = _pick_trial(trials, trial, self.status(name) if trial is None else None)
         return str(chosen["metadata"]["name"]), str(self.cluster.trial_logs(chosen, tail_lines=tail_lines))
 
+    def trial_metrics(self, name: str, trial: str | None = None, *,
+                      db_manager_address: str = "katib-db-manager.kubeflow:6789") -> tuple[str, list[dict[str, Any]]]:
+        """(trial name, every metric value it reported) from katib-db-manager, for ``trial`` or the best one.
+
+        From outside the cluster: ``kubectl port-forward svc/katib-db-manager -n kubeflow 6789`` and
+        ``db_manager_address="localhost:6789"``.
+        """
+        chosen = trial or self.best(name).name
+        return chosen, self.cluster.trial_metrics(chosen, db_manager_address=db_manager_address)
+
     def delete(self, name: str) -> None:
         self.cluster.delete_experiment(name)
 

@@ -240,3 +240,29 @@ users: [{name: u, user: {token: t}}]
     assert result.exit_code == 9
     assert "Traceback" not in result.output
     assert result.stderr.count("\n") == 1
+
+
+def test_metrics_reads_the_full_series_of_the_best_trial(kubeconfig: Path, server: ServerThread) -> None:
+    from concurrent import futures
+
+    import grpc
+    from kubeflow.katib import katib_api_pb2_grpc
+    from test_sdk import _DBManager
+
+    trials = [digits_trial("digits-bayes-cpu-a", "Succeeded", "0.01", 0.91)]
+    server.api.put(trials[0])
+    server.api.put(digits_experiment("Succeeded", trials, max_trials=1))
+    servicer = _DBManager()
+    grpc_server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    katib_api_pb2_grpc.add_DBManagerServicer_to_server(servicer, grpc_server)
+    port = grpc_server.add_insecure_port("127.0.0.1:0")
+    grpc_server.start()
+    try:
+        code, out, err = run(kubeconfig, "metrics", "digits-bayes-cpu", "--db-manager", f"127.0.0.1:{port}",
+                             "-o", "csv")
+    finally:
+        grpc_server.stop(None)
+    assert code == 0, err
+    assert servicer.asked == ["digits-bayes-cpu-a"]
+    assert out.splitlines() == ["time_stamp,name,value", "2026-01-01T00:00:00Z,accuracy,0.5",
+                                "2026-01-01T00:00:01Z,accuracy,0.6", "2026-01-01T00:00:02Z,accuracy,0.7"]
