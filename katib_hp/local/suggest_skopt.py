@@ -8,6 +8,7 @@ trial (Succeeded or EarlyStopped, with a value) is told once, its value negated 
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -87,7 +88,11 @@ class SkoptSuggester:
         if points:
             self._optimizer.tell(points, losses)
         # ask(n_points=1) refits a copy of the model twice for its lying strategy, to the same effect.
-        points = [self._optimizer.ask()] if count == 1 else self._optimizer.ask(n_points=count)
+        with warnings.catch_warnings():
+            # skopt warns (and draws a random point instead) when the model proposes an evaluated point, as it
+            # does inside Katib's service; that is normal progress, not something to show on the terminal
+            warnings.filterwarnings("ignore", message="The objective has been evaluated", category=UserWarning)
+            points = [self._optimizer.ask()] if count == 1 else self._optimizer.ask(n_points=count)
         return [Suggestion(self._format(point)) for point in points]
 
     def _format(self, point: Sequence[Any]) -> dict[str, str]:
