@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -147,6 +149,13 @@ def run_local(source: str | Path | dict[str, Any], *, work_dir: str | Path | Non
         raise KatibHPError(f"{len(prepared)} Experiments ({names}); run-local runs one at a time",
                            path=prepared[0].source, hint="split the file, or remove `split:` from the config")
     manifest = prepared[0].manifest
+    if python is not None and not (os.path.isfile(python) and os.access(python, os.X_OK)):
+        found = shutil.which(python)
+        if found is None:
+            raise ConfigError(f"no such interpreter: {python}", path="--python", value=python,
+                              hint="pass the path of a Python that has the trainer installed, e.g. "
+                                   ".venv-trainer/bin/python")
+        python = found
     interpreter = python or default_python()
     launcher: Launcher = SubprocessLauncher()
     if warm:

@@ -60,15 +60,35 @@ class _Popen:
         self._signal_group(signal.SIGKILL)
 
 
+class _NotStarted:
+    """A trial whose command could not be started: it has already ended, like a container that fails to start."""
+
+    pid = -1
+    EXIT_CODE = 127  # what a shell returns for a command it cannot run
+
+    def poll(self) -> int | None:
+        return self.EXIT_CODE
+
+    def terminate(self) -> None:
+        return None
+
+    def kill(self) -> None:
+        return None
+
+
 class SubprocessLauncher:
     """One fresh process per trial (any command: our trainer, a script, a shell)."""
 
     def start(self, argv: Sequence[str], *, env: Mapping[str, str], cwd: Path, log_path: Path) -> TrialProcess:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(log_path, "ab") as log:
-            # argv is a list (never a shell string); a new session isolates the trial's process group
-            process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                       env=dict(env), cwd=cwd, start_new_session=True)
+            try:
+                # argv is a list (never a shell string); a new session isolates the trial's process group
+                process = subprocess.Popen(list(argv), stdin=subprocess.DEVNULL, stdout=log,
+                                           stderr=subprocess.STDOUT, env=dict(env), cwd=cwd, start_new_session=True)
+            except OSError as exc:
+                log.write(f"cannot start {argv[0] if argv else 'the trial'}: {exc.strerror or exc}\n".encode())
+                return _NotStarted()
         return _Popen(process)
 
     def close(self) -> None:

@@ -112,3 +112,23 @@ def test_the_built_in_trainer_runs_locally_in_the_warm_worker(tmp_path: Path) ->
     rows = result.stdout.strip().splitlines()
     assert len(rows) == 4 and all(",Succeeded," in row for row in rows[1:])
     assert "retrain with:   python -m trainer --dataset=digits --epochs=2" in result.stderr
+
+
+def test_a_missing_interpreter_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "experiment.yaml"
+    path.write_text(dump_yaml(manifest()))
+    result = CliRunner().invoke(cli, ["run-local", str(path), "--python", str(tmp_path / "nope"), "--cold"])
+    assert result.exit_code == 2
+    assert result.stderr == f"Error: --python: no such interpreter: {tmp_path / 'nope'}; pass the path of a Python " \
+                            "that has the trainer installed, e.g. .venv-trainer/bin/python\n"
+
+
+def test_a_command_that_cannot_start_fails_its_trials(tmp_path: Path) -> None:
+    document = manifest(max_trials=2)
+    container = document["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["containers"][0]
+    container["command"] = [str(tmp_path / "no-such-program")]
+    result = run_local(tmp_path, document)
+    assert result.exit_code == 1
+    assert "Failed" in result.stdout
+    log = next((tmp_path / "run" / "trials").glob("*/log.txt")).read_text()
+    assert "cannot start" in log and "No such file or directory" in log
