@@ -33,7 +33,7 @@ from katib_hp.local.collect import CollectorKind, CollectorSpec
 from katib_hp.local.errors import LocalRunInterrupted, UnsupportedError
 from katib_hp.local.finish import ActiveTrial, Stopper, StopReason, checkpoint_of
 from katib_hp.local.launch import Launcher
-from katib_hp.local.suggest_base import Observation, Suggester
+from katib_hp.local.suggest_base import Observation, Suggester, Suggestion
 from katib_hp.local.trial import TrialBuilder
 from katib_hp.local.workdir import WorkDir
 from katib_hp.results import ExperimentState, ExperimentStatus, Objective, TrialResult, TrialState, best_trial
@@ -118,6 +118,7 @@ class LocalRun:
         for trial in self.work.prepare(manifest, resume=resume):
             self._trials[trial.name] = trial
             self._commands[trial.name] = self.work.trial_command(trial.name)
+        self._resumed_points = {tuple(sorted(t.parameters.items())) for t in self._trials.values()}
         if self._trials:
             self._notes.append(f"resumed with {len(self._trials)} finished trial(s) from {self.work.root}")
 
@@ -159,9 +160,10 @@ class LocalRun:
             self._stop_all(StopReason.INTERRUPTED, notify)
             self._message = "interrupted: running trials were stopped"
             self._save(notify)
+            kept = sum(t.reason != StopReason.INTERRUPTED.value for t in self._finished())
             raise LocalRunInterrupted(
-                f"run of {self.name!r} interrupted; {len(self._finished())} finished trial(s) are kept in "
-                f"{self.work.root}", hint="continue it with `katib-hp run-local --resume`") from exc
+                f"run of {self.name!r} interrupted; {kept} finished trial(s) are kept in {self.work.root}",
+                hint=f"continue it with the same command plus `--resume` (work dir {self.work.root})") from exc
         except BaseException:
             # never leave trial processes behind when the runner itself fails
             self._stop_all(StopReason.INTERRUPTED, lambda status: None)
@@ -236,7 +238,7 @@ class LocalRun:
             return 0
         history = [Observation(t.name, dict(t.parameters), str(t.state), t.objective, dict(t.labels))
                    for t in self.status().trials]
-        suggestions = self.suggester.ask(slots, history)[:slots]
+        suggestions = self._ask(slots, history)
         succeeded = [t.series.get(self.objective.metric, ()) for t in self._finished()
                      if t.state is TrialState.SUCCEEDED]
         for suggestion in suggestions:
@@ -253,6 +255,21 @@ class LocalRun:
             self._trials[name] = active.snapshot(self.objective)
             self.work.write_trial(self._trials[name], plan.argv)
         return len(suggestions)
+
+    def _ask(self, slots: int, history: list[Observation]) -> list[Suggestion]:
+        """Ask the suggester; on a resumed run, skip points an earlier session already ran.
+
+        A resumed suggester starts its random stream again (``random_state`` is fixed), so its first answers
+        would repeat the earlier session's first trials; a few more asks move it past them.
+        """
+        suggestions = self.suggester.ask(slots, history)[:slots]
+        for _ in range(3):
+            fresh = [s for s in suggestions if s.parent is not None or
+                     tuple(sorted(s.assignments.items())) not in self._resumed_points]
+            if len(fresh) == len(suggestions) or self.suggester.finished:
+                return fresh or suggestions
+            suggestions = fresh + self.suggester.ask(slots - len(fresh), history)[:slots - len(fresh)]
+        return suggestions
 
     def _new_name(self) -> str:
         while True:

@@ -132,3 +132,12 @@ def test_a_command_that_cannot_start_fails_its_trials(tmp_path: Path) -> None:
     assert "Failed" in result.stdout
     log = next((tmp_path / "run" / "trials").glob("*/log.txt")).read_text()
     assert "cannot start" in log and "No such file or directory" in log
+
+
+def test_a_resumed_random_search_does_not_repeat_earlier_points(tmp_path: Path) -> None:
+    assert run_local(tmp_path, manifest(max_trials=2)).exit_code == 0
+    resumed = run_local(tmp_path, manifest(max_trials=4), "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    trials = json.loads(CliRunner().invoke(cli, ["trials", str(tmp_path / "run"), "-o", "json"]).stdout)
+    points = [t["parameters"]["lr"] for t in trials]
+    assert len(points) == 4 and len(set(points)) == 4
