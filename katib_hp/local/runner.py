@@ -260,10 +260,13 @@ class LocalRun:
         """Ask the suggester; on a resumed run, skip points an earlier session already ran.
 
         A resumed suggester starts its random stream again (``random_state`` is fixed), so its first answers
-        would repeat the earlier session's first trials; a few more asks move it past them.
+        would repeat the earlier session's first trials; a few more asks move it past them. Only spaces with a
+        continuous parameter are checked: there an identical point can only be such a replay, while a small
+        discrete space may legitimately offer a point again.
         """
         suggestions = self.suggester.ask(slots, history)[:slots]
-        for _ in range(3):
+        continuous = any(p.get("parameterType") == "double" for p in self.spec.get("parameters") or [])
+        for _ in range(3 if continuous and self._resumed_points else 0):
             fresh = [s for s in suggestions if s.parent is not None or
                      tuple(sorted(s.assignments.items())) not in self._resumed_points]
             if len(fresh) == len(suggestions) or self.suggester.finished:
