@@ -156,6 +156,8 @@ def run_local(source: str | Path | dict[str, Any], *, work_dir: str | Path | Non
                               hint="pass the path of a Python that has the trainer installed, e.g. "
                                    ".venv-trainer/bin/python")
         python = found
+    if python is not None:
+        python = os.path.abspath(python)  # trials run in their own directories
     interpreter = python or default_python()
     launcher: Launcher = SubprocessLauncher()
     if warm:
