@@ -523,11 +523,17 @@ class _Compiler:
             return None
         if all(isinstance(v, (bool, str)) for v in values):
             kind = ParameterType.CATEGORICAL
-        elif self.algorithm.name == "hyperband" and any(isinstance(v, float) for v in values):
+        elif self.algorithm.name == "hyperband":
+            # Katib's hyperband draws a discrete parameter uniformly between its ends and snaps to the nearest
+            # value (and int()s it): a log-spaced list would mostly give its largest values. A categorical list
+            # is drawn value by value, as KerasTuner draws it.
             kind = ParameterType.CATEGORICAL
             if note_text is None:
                 note_text = "numbers → categorical {values}"
-            note_text += " (categorical: hyperband calls int() on discrete values)"
+            note_text += (" (categorical, each value drawn with equal chance: hyperband would int() a discrete "
+                          "list of fractions)" if any(isinstance(v, float) for v in values) else
+                          " (categorical, each value drawn with equal chance: hyperband draws a discrete list "
+                          "uniformly between its ends)")
         else:
             kind = ParameterType.DISCRETE
         if note_text is not None:

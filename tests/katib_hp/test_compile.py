@@ -115,7 +115,9 @@ def test_int_with_step_one_is_a_plain_int_everywhere(algorithm: str) -> None:
 def test_int_with_a_step_aligned_to_zero(algorithm: str) -> None:
     spec, messages = lower(int_param(8, 64, step=8), algorithm)
     if algorithm in ("bayesianoptimization", "hyperband"):
-        assert spec == listed("discrete", "8", "16", "24", "32", "40", "48", "56", "64")
+        # hyperband draws a discrete list uniformly between its ends: a categorical list keeps values equally likely
+        kind = "categorical" if algorithm == "hyperband" else "discrete"
+        assert spec == listed(kind, "8", "16", "24", "32", "40", "48", "56", "64")
         assert messages[0].startswith(f"{algorithm} ignores step on int parameters → explicit list "
                                       "[8, 16, 24, 32, 40, 48, 56, 64]")
     else:
@@ -132,7 +134,7 @@ def test_int_with_an_offset_step(algorithm: str) -> None:
         assert messages == [f"{algorithm} (hyperopt) rounds to multiples of the step (round(x/8)*8), which differ "
                             "from KerasTuner's 12 + k*8 → explicit list [12, 20, 28, 36, ..., 92, 100] (12 values)"]
     elif algorithm in ("bayesianoptimization", "hyperband"):
-        assert spec == listed("discrete", *values)
+        assert spec == listed("categorical" if algorithm == "hyperband" else "discrete", *values)
     else:
         assert spec == numeric("int", "12", "100", "8")
 
@@ -169,7 +171,8 @@ def test_int_log_without_step(algorithm: str) -> None:
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_multiplicative_steps_become_explicit_lists_everywhere(algorithm: str) -> None:
     spec, messages = lower(int_param(8, 64, sampling="log", step=2), algorithm)
-    assert spec == listed("discrete", "8", "16", "32", "64")
+    # hyperband would draw a discrete list uniformly between 8 and 64 (mostly 32 and 64): categorical instead
+    assert spec == listed("categorical" if algorithm == "hyperband" else "discrete", "8", "16", "32", "64")
     assert messages[0].startswith("KerasTuner's multiplicative step (×2 under log sampling) → explicit list "
                                   "[8, 16, 32, 64]")
     spec, messages = lower(float_param(1e-4, 1e-1, sampling="log", step=10), algorithm)
@@ -211,7 +214,8 @@ def test_float_with_a_clean_step(algorithm: str) -> None:
                             "categories)"]
     elif algorithm == "hyperband":
         assert spec == listed("categorical", *values)
-        assert "(categorical: hyperband calls int() on discrete values)" in messages[0]
+        assert "(categorical, each value drawn with equal chance: hyperband would int() a discrete list of " \
+               "fractions)" in messages[0]
     else:
         assert spec == numeric("double", "0.0", "0.5", "0.1") and messages == []
 
@@ -278,12 +282,12 @@ def test_choices_booleans_and_fixed(algorithm: str) -> None:
     spec, messages = lower({"name": "x", "type": "choice", "values": ["relu", "tanh"]}, algorithm)
     assert spec == listed("categorical", "relu", "tanh") and messages == []
     spec, _ = lower({"name": "x", "type": "choice", "values": [1, 3, 5]}, algorithm)
-    assert spec == listed("discrete", "1", "3", "5")
+    assert spec == listed("categorical" if algorithm == "hyperband" else "discrete", "1", "3", "5")
     spec, messages = lower({"name": "x", "type": "choice", "values": [0.1, 0.5]}, algorithm)
     if algorithm == "hyperband":
         assert spec == listed("categorical", "0.1", "0.5")
-        assert messages == ["numbers → categorical [0.1, 0.5] (categorical: hyperband calls int() on discrete "
-                            "values)"]
+        assert messages == ["numbers → categorical [0.1, 0.5] (categorical, each value drawn with equal chance: "
+                            "hyperband would int() a discrete list of fractions)"]
     else:
         assert spec == listed("discrete", "0.1", "0.5")
     spec, messages = lower({"name": "x", "type": "boolean"}, algorithm)
