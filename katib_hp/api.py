@@ -130,11 +130,11 @@ class LintFailed(KatibHPError):
         super().__init__(f"{first.path}: {first.message}{more}", path=source, hint=first.hint)
 
 
-def run_local(source: str | Path | dict[str, Any], *, work_dir: str | Path | None = None, python: str | None = None,
+def run_local(source: str | Path | dict[str, Any] | Prepared, *, work_dir: str | Path | None = None, python: str | None = None,
               resume: bool = False, seed: int | None = None, warm: bool = True,
               on_update: Callable[[ExperimentStatus], None] | None = None,
               on_notes: Callable[[list[str]], None] | None = None) -> ExperimentStatus:
-    """Run one Experiment (a config, a manifest file or dict) on this machine and return its final status.
+    """Run one Experiment (a config, a manifest file or dict, or one already ``Prepared``) here; return its end.
 
     The manifest is linted first (errors refuse). Trials run as local processes; with ``warm`` our trainer
     runs in a worker that has imported TensorFlow once. Results persist in ``work_dir`` (default
@@ -143,7 +143,7 @@ def run_local(source: str | Path | dict[str, Any], *, work_dir: str | Path | Non
     from katib_hp.local.launch import SubprocessLauncher
     from katib_hp.local.runner import LocalRun, default_python
 
-    prepared = prepare_experiments(source)
+    prepared = [source] if isinstance(source, Prepared) else prepare_experiments(source)
     if len(prepared) > 1:
         names = ", ".join(p.name for p in prepared)
         raise KatibHPError(f"{len(prepared)} Experiments ({names}); run-local runs one at a time",

@@ -223,22 +223,17 @@ def best(name: str, local: bool, fmt: str) -> None:
       katib-hp best digits-bayes -n tuning
       python -m trainer $(katib-hp best runs/digits-bayes -o args) --epochs 50
     """
-    from katib_hp.client import NoResult, trial_args
+    from katib_hp.client import best_of
+    from katib_hp.substitute import trial_args
 
     path = local_dir(name, local)
     if path:
         manifest, snapshot = _local_status(path)
-        chosen = snapshot.best
-        if chosen is None:
-            raise NoResult(f"the local run in {path} has no trial with the objective {snapshot.objective.metric!r}",
-                           hint=f"see `katib-hp trials {path}`")
-        args = trial_args(manifest.get("spec") or {}, chosen)
-        objective = snapshot.objective
+        chosen = best_of(snapshot, local_dir=str(path))
+        args = trial_args(manifest.get("spec") or {}, chosen.parameters, trial_name=chosen.name)
     else:
-        client = _client()
-        chosen = client.best(name)
-        args = client.best_args(name)
-        objective = client.status(name).objective
+        snapshot, chosen, args = _client().best_with_args(name)
+    objective = snapshot.objective
     echo_best(chosen, objective, args, fmt)
 
 

@@ -41,9 +41,9 @@ def run_local(source: Path, work_dir: Path | None, python: str | None, resume: b
 
     \b
     Example:
-      katib-hp run-local examples/local/digits-bayes.yaml
-      katib-hp run-local manifests/cpu/digits-hyperband.yaml --work-dir runs/hb
-      katib-hp best runs/digits-bayes -o args
+      katib-hp run-local examples/digits-quick.yaml
+      katib-hp run-local manifests/cpu/digits-hyperband-cpu.yaml --work-dir runs/hb
+      katib-hp best runs/digits-quick -o args
     """
     from katib_hp.api import prepare_experiments, run_local
 
@@ -60,7 +60,7 @@ def run_local(source: Path, work_dir: Path | None, python: str | None, resume: b
         click.echo(f"running {name!r} locally; results in {directory}", err=True)
 
     try:
-        status = run_local(prepared[0].manifest if len(prepared) == 1 else source, work_dir=directory,
+        status = run_local(prepared[0] if len(prepared) == 1 else source, work_dir=directory,
                            python=python, resume=resume, seed=seed, warm=not cold, on_update=progress.update,
                            on_notes=notes)
     finally:
@@ -69,11 +69,11 @@ def run_local(source: Path, work_dir: Path | None, python: str | None, resume: b
     ok, reason = status.outcome()
     if not ok:
         raise LocalRunFailed(reason, hint=f"see `katib-hp trials {directory}` and the logs in {directory}/trials/")
-    best = status.best
-    assert best is not None  # outcome() is ok only with a best trial
-    from katib_hp.client import trial_args
+    from katib_hp.client import best_of
+    from katib_hp.substitute import trial_args
 
-    args = trial_args(prepared[0].manifest.get("spec") or {}, best)
+    best = best_of(status, local_dir=str(directory))
+    args = trial_args(prepared[0].manifest.get("spec") or {}, best.parameters, trial_name=best.name)
     click.echo(f"\nbest trial {best.name}: {status.objective.metric}={best.objective:.6g}", err=True)
     click.echo(f"  retrain with:   {shlex.join(['python', '-m', 'trainer', *_flags(args)])}", err=True)
     click.echo(f"  on a cluster:   katib-hp submit {shlex.quote(str(source))} -n <namespace> --label-namespace "

@@ -21,7 +21,7 @@ from katib_hp.api import Prepared, prepare_experiments
 from katib_hp.errors import KatibHPError
 from katib_hp.problems import Problem
 from katib_hp.results import ExperimentStatus, TrialResult, status_from_katib
-from katib_hp.substitute import primary_container, substitute
+from katib_hp.substitute import trial_args
 
 if TYPE_CHECKING:
     from katib_hp.backends.cluster import ClusterSnapshot, KatibCluster
@@ -154,26 +154,26 @@ class Client:
         return list(self.status(name).trials)
 
     def best(self, name: str) -> TrialResult:
-        status = self.status(name)
-        best = status.best
-        if best is None:
-            raise NoResult(f"experiment {name!r} has no trial with the objective "
-                           f"{status.objective.metric!r} yet ({len(status.trials)} trial(s))",
-                           hint=f"see `katib-hp trials {name}`")
-        return best
+        return best_of(self.status(name))
 
     def best_args(self, name: str) -> list[str]:
         """The trainer's arguments of the best trial, to retrain with (the container's substituted args)."""
+        return self.best_with_args(name)[2]
+
+    def best_with_args(self, name: str) -> tuple[ExperimentStatus, TrialResult, list[str]]:
+        """The experiment, its best trial and that trial's args, from one GET and one LIST."""
         experiment = self.cluster.get_experiment(name)
-        best = self.best(name)
-        return trial_args(experiment.get("spec") or {}, best)
+        status = status_from_katib(experiment, self.cluster.list_trials(name))
+        best = best_of(status)
+        return status, best, trial_args(experiment.get("spec") or {}, best.parameters, trial_name=best.name)
 
     def logs(self, name: str, trial: str | None = None, *, tail_lines: int | None = None) -> tuple[str, str]:
         """(trial name, its log) for ``trial``, or for the best trial, or else the most recent one."""
         trials = self.cluster.list_trials(name)
         if not trials:
             raise NoResult(f"experiment {name!r} has no trials yet")
-        chosen = _pick_trial(trials, trial, self.status(name) if trial is None else None)
+        status = status_from_katib(self.cluster.get_experiment(name), trials) if trial is None else None
+        chosen = _pick_trial(trials, trial, status)
         return str(chosen["metadata"]["name"]), str(self.cluster.trial_logs(chosen, tail_lines=tail_lines))
 
     def trial_metrics(self, name: str, trial: str | None = None, *,
@@ -268,8 +268,11 @@ def _pick_trial(trials: Sequence[dict[str, Any]], name: str | None, status: Expe
     return max(trials, key=lambda t: str((t.get("metadata") or {}).get("creationTimestamp", "")))
 
 
-def trial_args(spec: dict[str, Any], trial: TrialResult) -> list[str]:
-    """The primary container's args for this trial's assignments (what to retrain with)."""
-    run_spec = substitute(spec, trial.parameters, trial_name=trial.name)
-    container = primary_container(spec, run_spec)
-    return [str(a) for a in container.get("args") or []]
+def best_of(status: ExperimentStatus, *, local_dir: str | None = None) -> TrialResult:
+    """The best trial of a snapshot, or ``NoResult`` naming the objective no trial has produced yet."""
+    best = status.best
+    if best is None:
+        subject = f"the local run in {local_dir}" if local_dir else f"experiment {status.name!r}"
+        raise NoResult(f"{subject} has no trial with the objective {status.objective.metric!r} yet "
+                       f"({len(status.trials)} trial(s))", hint=f"see `katib-hp trials {local_dir or status.name}`")
+    return best

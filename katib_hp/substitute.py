@@ -131,9 +131,20 @@ def _pod_specs(run_spec: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return found
 
 
+def _container_for(spec: Mapping[str, Any], assignments: Mapping[str, str], trial_name: str,
+                   namespace: str) -> dict[str, Any]:
+    return primary_container(spec, substitute(spec, assignments, trial_name=trial_name, namespace=namespace))
+
+
 def trial_command(spec: Mapping[str, Any], assignments: Mapping[str, str], *, trial_name: str = "trial",
                   namespace: str = "default") -> list[str]:
     """The primary container's command + args for these assignments, as the trial's pod would run them."""
-    container = primary_container(spec, substitute(spec, assignments, trial_name=trial_name, namespace=namespace))
+    container = _container_for(spec, assignments, trial_name, namespace)
     argv: Sequence[Any] = [*(container.get("command") or []), *(container.get("args") or [])]
     return [str(a) for a in argv]
+
+
+def trial_args(spec: Mapping[str, Any], assignments: Mapping[str, str], *, trial_name: str = "trial",
+               namespace: str = "default") -> list[str]:
+    """The primary container's args alone (the trainer flags to retrain with)."""
+    return [str(a) for a in _container_for(spec, assignments, trial_name, namespace).get("args") or []]

@@ -94,3 +94,21 @@ def test_wait_raises_with_the_log_of_a_trial_without_metrics(client: Client, ser
     assert "exp-0" in text and "accuracy: 0.91" in text
     with pytest.raises(NoResult, match="no trial with the objective 'accuracy'"):
         client.best("exp")
+
+
+def test_best_with_its_args_costs_two_requests(client: Client, server: ServerThread) -> None:
+    manifest = load_yaml(MANIFEST.read_text(), str(MANIFEST))
+    made = experiment("digits-bayes-cpu", state="Succeeded", objective="val_accuracy",
+                      trials=[trial("digits-bayes-cpu", "digits-bayes-cpu-a", {"optimizer": "adam",
+                                                                               "learning_rate": "0.02"},
+                                    "Succeeded", {"val_accuracy": 0.95}, objective="val_accuracy")])
+    made["spec"] = manifest["spec"]
+    server.api.put(made)
+    for each in made["status"]["succeededTrialList"]:
+        server.api.put(trial("digits-bayes-cpu", each, {"optimizer": "adam", "learning_rate": "0.02"}, "Succeeded",
+                             {"val_accuracy": 0.95}, objective="val_accuracy"))
+    before = server.api.request_count()
+    status, best, args = client.best_with_args("digits-bayes-cpu")
+    assert server.api.request_count() - before == 2
+    assert best.name == "digits-bayes-cpu-a" and status.best == best
+    assert args[-2:] == ["--optimizer=adam", "--learning_rate=0.02"]
